@@ -1,0 +1,162 @@
+//! Code generation.
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Item, ItemFn, ReturnType};
+
+use crate::{attr, valid};
+
+/// Which attribute is expanding.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `#[no_leak(...)]`
+    Check,
+    /// `#[no_leak::isolated]`
+    Isolated,
+}
+
+impl Kind {
+    fn written(self) -> &'static str {
+        match self {
+            Kind::Check => "#[no_leak]",
+            Kind::Isolated => "#[no_leak::isolated]",
+        }
+    }
+
+    fn path(self) -> TokenStream {
+        match self {
+            Kind::Check => quote!(::no_leak::no_leak),
+            Kind::Isolated => quote!(::no_leak::isolated),
+        }
+    }
+}
+
+pub fn entry(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let parsed_args = match kind {
+        Kind::Check => attr::parse(args.clone()).map(Some),
+        Kind::Isolated => attr::parse_none(args.clone()).map(|()| None),
+    };
+    let item: Item = match syn::parse2(item.clone()) {
+        Ok(i) => i,
+        Err(e) => return fallback(item, &[e]),
+    };
+    let f = match item {
+        Item::Fn(f) => f,
+        other => {
+            let mut errors = vec![syn::Error::new(
+                item_span(&other),
+                format!("{} goes on a test function", kind.written()),
+            )];
+            errors.extend(parsed_args.err());
+            return fallback(other.into_token_stream(), &errors);
+        }
+    };
+    let mut errors = Vec::new();
+    let asyncness = valid::check_async(&f, kind.written()).map_err(|e| errors.push(e)).ok();
+    let has_args = valid::check_args(&f, kind.written()).map_err(|e| errors.push(e)).ok();
+    let args = parsed_args.map_err(|e| errors.push(e)).ok();
+    if !errors.is_empty() {
+        return fallback(f.into_token_stream(), &errors);
+    }
+    let (Some(asyncness), Some(has_args), Some(args)) = (asyncness, has_args, args) else {
+        unreachable!("no errors means every check passed");
+    };
+    // Async under a runtime attribute, or arguments under #[rstest]: let that attribute expand
+    // first, and come back as an attribute after it, onto the plain test function it generates.
+    if let valid::Async::Runtime(i) = asyncness {
+        return reattach(kind, args_tokens(&args_of(&args)), f, Some(i));
+    }
+    if has_args {
+        return reattach(kind, args_tokens(&args_of(&args)), f, None);
+    }
+    generate(kind, args, f)
+}
+
+fn args_of(args: &Option<attr::Args>) -> Vec<(syn::Ident, u64)> {
+    args.as_ref()
+        .map(|a| a.args.iter().map(|a| (a.key.clone(), a.value)).collect())
+        .unwrap_or_default()
+}
+
+fn args_tokens(args: &[(syn::Ident, u64)]) -> TokenStream {
+    let items = args.iter().map(|(k, v)| {
+        let lit = proc_macro2::Literal::u64_unsuffixed(*v);
+        quote!(#k = #lit)
+    });
+    quote!(#(#items),*)
+}
+
+/// Puts our attribute back on `f`: right after the runtime attribute at `after`, or at the end
+/// of the attribute list (after `#[rstest]` and its `#[case]`s, so rstest copies it onto every
+/// case).
+fn reattach(kind: Kind, args: TokenStream, mut f: ItemFn, after: Option<usize>) -> TokenStream {
+    let path = kind.path();
+    let ours: syn::Attribute = if args.is_empty() {
+        syn::parse_quote!(#[#path])
+    } else {
+        syn::parse_quote!(#[#path(#args)])
+    };
+    match after {
+        Some(i) => f.attrs.insert(i + 1, ours),
+        None => f.attrs.push(ours),
+    }
+    f.into_token_stream()
+}
+
+fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
+    let ItemFn { attrs, vis, sig, block } = f;
+    let ret = match &sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+    };
+    let call = match kind {
+        Kind::Check => {
+            let setters = args_of(&args).into_iter().map(|(k, v)| {
+                let lit = proc_macro2::Literal::u64_unsuffixed(v);
+                quote!(.#k(#lit))
+            });
+            quote! {
+                ::no_leak::__private::run_test(
+                    ::no_leak::Config::new() #(#setters)*,
+                    || -> #ret #block,
+                )
+            }
+        }
+        Kind::Isolated => quote! {
+            ::no_leak::__private::run_isolated(|| -> #ret #block)
+        },
+    };
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #call
+        }
+    }
+}
+
+/// The span to blame when the attribute is not on a function: the item's name where it has one.
+fn item_span(item: &Item) -> proc_macro2::Span {
+    match item {
+        Item::Struct(i) => i.struct_token.span,
+        Item::Enum(i) => i.enum_token.span,
+        Item::Const(i) => i.const_token.span,
+        Item::Static(i) => i.static_token.span,
+        Item::Mod(i) => i.mod_token.span,
+        Item::Impl(i) => i.impl_token.span,
+        Item::Trait(i) => i.trait_token.span,
+        Item::Type(i) => i.type_token.span,
+        Item::Use(i) => i.use_token.span,
+        Item::Union(i) => i.union_token.span,
+        other => other.span(),
+    }
+}
+
+/// The item unchanged, plus the errors: one mistake, one message.
+fn fallback(item: TokenStream, errors: &[syn::Error]) -> TokenStream {
+    let errors = errors.iter().map(syn::Error::to_compile_error);
+    quote! {
+        #(#errors)*
+        #item
+    }
+}

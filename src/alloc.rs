@@ -1,0 +1,506 @@
+//! The counting allocator.
+//!
+//! [`CountingAlloc`] wraps any [`GlobalAlloc`] and counts every allocation and free. It keeps its
+//! counters in *slots*: a fixed static array of cache-line-aligned records, one owned by each live
+//! thread. A thread claims a free slot the first time it allocates and gives it back when it exits;
+//! the next thread to claim it keeps adding to the same counters. So
+//!
+//! * the hot path touches only the calling thread's own cache line (no lock, no allocation, no
+//!   contended atomic: each counter is written by one thread at a time with a plain load and store);
+//! * the sum over all slots is the exact process-wide total at any moment, including what threads
+//!   that have already exited allocated and freed;
+//! * one slot read on its own is the exact count of work done on the thread that owns it, which is
+//!   what [`crate::check`] uses while other tests share the process.
+//!
+//! Threads that find no free slot, and allocations made while a thread is claiming or after it gave
+//! its slot back (late thread-local destructors), go to a shared overflow record updated with
+//! atomic read-modify-write operations: rare, and still exact.
+//!
+//! There is no per-allocation header: sizes come from the [`Layout`] passed to `dealloc`.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
+
+/// A [`GlobalAlloc`] that counts live bytes and blocks for no_leak, then forwards to `A`.
+///
+/// The default cargo feature `global-allocator` installs `CountingAlloc<System>`. To count on top
+/// of another allocator, turn that feature off and wrap yours:
+///
+/// ```
+/// use no_leak::CountingAlloc;
+/// use std::alloc::System; // or mimalloc::MiMalloc, tikv_jemallocator::Jemalloc, ...
+///
+/// // In a binary or test crate of your own, with `default-features = false`:
+/// // #[global_allocator]
+/// static GLOBAL: CountingAlloc<System> = CountingAlloc::new(System);
+/// ```
+pub struct CountingAlloc<A = System> {
+    inner: A,
+}
+
+impl<A> CountingAlloc<A> {
+    /// Wraps `inner`. `const`, so it can initialise a `static`.
+    pub const fn new(inner: A) -> Self {
+        CountingAlloc { inner }
+    }
+
+    /// The wrapped allocator.
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+/// Counters for one thread at a time. Only the owning thread writes them (load + store, no
+/// read-modify-write); any thread may read them. Aligned to 128 bytes so that neighbouring slots,
+/// and the adjacent-line prefetcher, never make two cores share a line.
+#[repr(C, align(128))]
+pub(crate) struct Slot {
+    alloc_bytes: AtomicU64,
+    alloc_blocks: AtomicU64,
+    free_bytes: AtomicU64,
+    free_blocks: AtomicU64,
+    /// Highest `alloc_bytes - free_bytes` seen since the owner last reset it.
+    peak_net: AtomicI64,
+    /// 0 = free, 1 = owned.
+    owned: AtomicU32,
+    /// The OS thread id of the owner is the process id: the owner is the main thread.
+    is_main: AtomicBool,
+}
+
+impl Slot {
+    const fn new() -> Self {
+        Slot {
+            alloc_bytes: AtomicU64::new(0),
+            alloc_blocks: AtomicU64::new(0),
+            free_bytes: AtomicU64::new(0),
+            free_blocks: AtomicU64::new(0),
+            peak_net: AtomicI64::new(0),
+            owned: AtomicU32::new(0),
+            is_main: AtomicBool::new(false),
+        }
+    }
+
+    #[inline(always)]
+    fn bump(counter: &AtomicU64, by: u64) -> u64 {
+        // Single writer: a plain load and store, which compiles to ordinary moves. Readers on other
+        // threads see either the old or the new value, never a torn one.
+        let v = counter.load(Relaxed).wrapping_add(by);
+        counter.store(v, Relaxed);
+        v
+    }
+
+    #[inline(always)]
+    fn on_alloc(&self, size: u64) {
+        let ab = Self::bump(&self.alloc_bytes, size);
+        Self::bump(&self.alloc_blocks, 1);
+        let net = ab.wrapping_sub(self.free_bytes.load(Relaxed)) as i64;
+        if net > self.peak_net.load(Relaxed) {
+            self.peak_net.store(net, Relaxed);
+        }
+    }
+
+    #[inline(always)]
+    fn on_free(&self, size: u64) {
+        Self::bump(&self.free_bytes, size);
+        Self::bump(&self.free_blocks, 1);
+    }
+
+    fn read(&self) -> Totals {
+        Totals {
+            alloc_bytes: self.alloc_bytes.load(Relaxed),
+            alloc_blocks: self.alloc_blocks.load(Relaxed),
+            free_bytes: self.free_bytes.load(Relaxed),
+            free_blocks: self.free_blocks.load(Relaxed),
+        }
+    }
+}
+
+/// The record for threads without a slot. Updated with read-modify-write atomics: shared, so
+/// contended, but only used on rare paths.
+struct Overflow {
+    alloc_bytes: AtomicU64,
+    alloc_blocks: AtomicU64,
+    free_bytes: AtomicU64,
+    free_blocks: AtomicU64,
+}
+
+pub(crate) const SLOTS: usize = 512;
+static SLOT_TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
+static OVERFLOW: Overflow = Overflow {
+    alloc_bytes: AtomicU64::new(0),
+    alloc_blocks: AtomicU64::new(0),
+    free_bytes: AtomicU64::new(0),
+    free_blocks: AtomicU64::new(0),
+};
+/// Set once any thread has claimed a slot: a `CountingAlloc` is the process's allocator.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// While set, every allocation also updates [`LIVE`] and [`PEAK`]: an exact process-wide high-water
+/// mark, paid for (a contended atomic) only while a quiet, isolated process measures peak.
+static PEAK_MODE: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicI64 = AtomicI64::new(0);
+static PEAK: AtomicI64 = AtomicI64::new(0);
+
+/// Per-thread state: which slot this thread owns. Sentinels: `UNCLAIMED` (never allocated yet),
+/// `BUSY` (claiming right now, so allocations made by the claim itself go to the overflow) and
+/// `RELEASED` (the thread is exiting and gave its slot back).
+const UNCLAIMED: usize = 0;
+const BUSY: usize = 1;
+const RELEASED: usize = 2;
+
+thread_local! {
+    static MY_SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    static RELEASER: Releaser = const { Releaser };
+}
+
+/// Its destructor, run when the thread exits, hands the thread's slot back.
+struct Releaser;
+
+impl Drop for Releaser {
+    fn drop(&mut self) {
+        let _ = MY_SLOT.try_with(|s| {
+            let v = s.replace(RELEASED);
+            if let Some(slot) = slot_from(v) {
+                slot.is_main.store(false, Relaxed);
+                slot.owned.store(0, Release);
+            }
+        });
+    }
+}
+
+#[inline(always)]
+fn slot_from(v: usize) -> Option<&'static Slot> {
+    if v > RELEASED {
+        // SAFETY: values above the sentinels are only ever written by `claim`, which stores the
+        // address of an element of the static `SLOT_TABLE`; such a reference lives forever.
+        Some(unsafe { &*(v as *const Slot) })
+    } else {
+        None
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn claim(cell: &Cell<usize>) -> Option<&'static Slot> {
+    cell.set(BUSY);
+    for slot in SLOT_TABLE.iter() {
+        if slot.owned.load(Relaxed) == 0
+            && slot.owned.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
+        {
+            slot.is_main.store(is_main_thread(), Relaxed);
+            // Registering the destructor may allocate on some platforms; MY_SLOT is BUSY, so such
+            // allocations go to the overflow record instead of recursing into `claim`.
+            if RELEASER.try_with(|_| ()).is_err() {
+                // Thread-local storage is already being torn down: don't keep a slot we could
+                // never give back.
+                slot.owned.store(0, Release);
+                cell.set(RELEASED);
+                return None;
+            }
+            INSTALLED.store(true, Relaxed);
+            cell.set(slot as *const Slot as usize);
+            return Some(slot);
+        }
+    }
+    // All slots taken: this thread counts in the overflow record for its whole life.
+    INSTALLED.store(true, Relaxed);
+    cell.set(RELEASED);
+    None
+}
+
+#[cfg(target_os = "linux")]
+fn is_main_thread() -> bool {
+    // SAFETY: getpid and gettid take no arguments, cannot fail and touch no memory of ours.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t == libc::getpid() }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_main_thread() -> bool {
+    false
+}
+
+#[inline(always)]
+fn with_slot(f: impl FnOnce(Option<&'static Slot>)) {
+    let slot = MY_SLOT
+        .try_with(|cell| {
+            let v = cell.get();
+            if v == UNCLAIMED {
+                claim(cell)
+            } else {
+                slot_from(v)
+            }
+        })
+        .unwrap_or(None);
+    f(slot)
+}
+
+#[inline(always)]
+fn count_alloc(size: usize) {
+    with_slot(|slot| {
+        match slot {
+            Some(s) => s.on_alloc(size as u64),
+            None => {
+                OVERFLOW.alloc_bytes.fetch_add(size as u64, Relaxed);
+                OVERFLOW.alloc_blocks.fetch_add(1, Relaxed);
+            }
+        }
+        if PEAK_MODE.load(Relaxed) && !slot.is_some_and(|s| s.is_main.load(Relaxed)) {
+            let live = LIVE.fetch_add(size as i64, Relaxed) + size as i64;
+            PEAK.fetch_max(live, Relaxed);
+        }
+    })
+}
+
+#[inline(always)]
+fn count_free(size: usize) {
+    with_slot(|slot| {
+        match slot {
+            Some(s) => s.on_free(size as u64),
+            None => {
+                OVERFLOW.free_bytes.fetch_add(size as u64, Relaxed);
+                OVERFLOW.free_blocks.fetch_add(1, Relaxed);
+            }
+        }
+        if PEAK_MODE.load(Relaxed) && !slot.is_some_and(|s| s.is_main.load(Relaxed)) {
+            LIVE.fetch_sub(size as i64, Relaxed);
+        }
+    })
+}
+
+// SAFETY: every method forwards to `inner` with the caller's arguments unchanged and returns its
+// result unchanged, so `CountingAlloc<A>` upholds exactly the contract `A` upholds. The counting
+// around the calls never allocates (it only touches static atomics and a const thread-local) and
+// never unwinds.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded; the caller guarantees `layout` has a non-zero size.
+        let p = unsafe { self.inner.alloc(layout) };
+        if !p.is_null() {
+            count_alloc(layout.size());
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        let p = unsafe { self.inner.alloc_zeroed(layout) };
+        if !p.is_null() {
+            count_alloc(layout.size());
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded; the caller guarantees `ptr` came from this allocator with `layout`.
+        unsafe { self.inner.dealloc(ptr, layout) };
+        count_free(layout.size());
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded; the caller upholds `realloc`'s contract for `inner` as well.
+        let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            // Counted as a free of the old block and an allocation of the new one: live blocks
+            // stay the same, live bytes move by the difference.
+            count_free(layout.size());
+            count_alloc(new_size);
+        }
+        p
+    }
+}
+
+/// Monotonic counters: everything allocated and freed so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Bytes ever allocated (a `realloc` counts as a free plus an allocation).
+    pub alloc_bytes: u64,
+    /// Blocks ever allocated.
+    pub alloc_blocks: u64,
+    /// Bytes ever freed.
+    pub free_bytes: u64,
+    /// Blocks ever freed.
+    pub free_blocks: u64,
+}
+
+impl Totals {
+    fn add(&mut self, o: Totals) {
+        self.alloc_bytes = self.alloc_bytes.wrapping_add(o.alloc_bytes);
+        self.alloc_blocks = self.alloc_blocks.wrapping_add(o.alloc_blocks);
+        self.free_bytes = self.free_bytes.wrapping_add(o.free_bytes);
+        self.free_blocks = self.free_blocks.wrapping_add(o.free_blocks);
+    }
+
+    /// Live bytes: allocated minus freed.
+    pub fn live_bytes(&self) -> i64 {
+        self.alloc_bytes.wrapping_sub(self.free_bytes) as i64
+    }
+
+    /// Live blocks: allocated minus freed.
+    pub fn live_blocks(&self) -> i64 {
+        self.alloc_blocks.wrapping_sub(self.free_blocks) as i64
+    }
+}
+
+/// Whether a `CountingAlloc` has counted anything in this process. Before the first allocation of
+/// the process this is false even with the allocator installed; [`probe_installed`] settles it.
+pub(crate) fn installed() -> bool {
+    INSTALLED.load(Relaxed)
+}
+
+/// Makes an allocation and reports whether a `CountingAlloc` saw it.
+pub(crate) fn probe_installed() -> bool {
+    if installed() {
+        return true;
+    }
+    let b = std::hint::black_box(Box::new(0u64));
+    drop(b);
+    installed()
+}
+
+/// Sum over every slot and the overflow record. With `exclude_main`, the main thread's slot is left
+/// out: under libtest the main thread is the harness, whose bookkeeping is not the test's.
+pub(crate) fn process_totals(exclude_main: bool) -> Totals {
+    let mut t = Totals {
+        alloc_bytes: OVERFLOW.alloc_bytes.load(Relaxed),
+        alloc_blocks: OVERFLOW.alloc_blocks.load(Relaxed),
+        free_bytes: OVERFLOW.free_bytes.load(Relaxed),
+        free_blocks: OVERFLOW.free_blocks.load(Relaxed),
+    };
+    for slot in SLOT_TABLE.iter() {
+        if exclude_main && slot.is_main.load(Relaxed) {
+            continue;
+        }
+        t.add(slot.read());
+    }
+    t
+}
+
+/// The calling thread's own counters, or `None` if it has no slot.
+pub(crate) fn thread_totals() -> Option<Totals> {
+    let mut out = None;
+    with_slot(|s| out = s.map(Slot::read));
+    out
+}
+
+/// Starts a new peak window on the calling thread: returns the thread's live bytes now.
+pub(crate) fn thread_peak_reset() -> Option<i64> {
+    let mut out = None;
+    with_slot(|s| {
+        out = s.map(|s| {
+            let net = s.read().live_bytes();
+            s.peak_net.store(net, Relaxed);
+            net
+        })
+    });
+    out
+}
+
+/// The calling thread's highest live bytes since [`thread_peak_reset`].
+pub(crate) fn thread_peak() -> Option<i64> {
+    let mut out = None;
+    with_slot(|s| out = s.map(|s| s.peak_net.load(Relaxed)));
+    out
+}
+
+/// Process-wide peak tracking, for isolated measurement. `start` turns it on (if it is not on
+/// already) and returns a guard that turns it off again.
+pub(crate) struct PeakWindow {
+    owner: bool,
+}
+
+impl PeakWindow {
+    pub(crate) fn start() -> PeakWindow {
+        let owner = !PEAK_MODE.swap(true, SeqCst);
+        PeakWindow { owner }
+    }
+
+    /// Begins a run: the high-water mark restarts at the current live value, which is returned.
+    pub(crate) fn reset(&self) -> i64 {
+        let live = LIVE.load(SeqCst);
+        PEAK.store(live, SeqCst);
+        live
+    }
+
+    /// The high-water mark since the last [`PeakWindow::reset`].
+    pub(crate) fn peak(&self) -> i64 {
+        PEAK.load(SeqCst)
+    }
+}
+
+impl Drop for PeakWindow {
+    fn drop(&mut self) {
+        if self.owner {
+            PEAK_MODE.store(false, SeqCst);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_counters_see_exact_allocation() {
+        let before = thread_totals().expect("the test thread owns a slot");
+        let b = std::hint::black_box(Box::new([0u8; 24]));
+        let mid = thread_totals().unwrap();
+        drop(b);
+        let after = thread_totals().unwrap();
+        assert_eq!(mid.alloc_bytes - before.alloc_bytes, 24);
+        assert_eq!(mid.alloc_blocks - before.alloc_blocks, 1);
+        assert_eq!(after.free_bytes - mid.free_bytes, 24);
+        assert_eq!(after.live_bytes(), before.live_bytes());
+    }
+
+    #[test]
+    fn exited_threads_stay_in_process_totals() {
+        // A thread allocates 1000 bytes it never frees, then exits and releases its slot.
+        let before = process_totals(false);
+        std::thread::spawn(|| {
+            std::mem::forget(std::hint::black_box(vec![0u8; 1000]));
+        })
+        .join()
+        .unwrap();
+        let after = process_totals(false);
+        // Other tests run in this process too, so only a lower bound can be asserted here; the
+        // exact figure is asserted in isolated tests.
+        assert!(after.alloc_bytes - before.alloc_bytes >= 1000);
+    }
+
+    #[test]
+    fn slots_are_reused_after_thread_exit() {
+        for _ in 0..(SLOTS * 2) {
+            std::thread::spawn(|| drop(std::hint::black_box(Box::new(1u8))))
+                .join()
+                .unwrap();
+        }
+        // More threads than slots came and went: each gave its slot back, so there is still room.
+        let owned = SLOT_TABLE.iter().filter(|s| s.owned.load(Relaxed) == 1).count();
+        assert!(owned < SLOTS, "{owned} of {SLOTS} slots still owned");
+    }
+
+    #[test]
+    fn realloc_keeps_block_count_and_moves_bytes() {
+        let mut v: Vec<u8> = Vec::with_capacity(8);
+        v.push(1);
+        let before = thread_totals().unwrap();
+        v.reserve_exact(100);
+        let after = thread_totals().unwrap();
+        assert_eq!(after.live_blocks(), before.live_blocks());
+        assert_eq!(after.live_bytes() - before.live_bytes(), v.capacity() as i64 - 8);
+    }
+
+    #[test]
+    fn thread_peak_tracks_high_water_mark() {
+        let start = thread_peak_reset().unwrap();
+        let big = std::hint::black_box(vec![0u8; 4096]);
+        drop(big);
+        let peak = thread_peak().unwrap();
+        assert!(peak - start >= 4096, "peak {} start {}", peak, start);
+    }
+}

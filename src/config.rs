@@ -1,0 +1,171 @@
+//! The knobs of a leak check, as a builder. Method names equal the `#[no_leak(...)]` arguments.
+
+use crate::report::Report;
+
+/// Default number of unmeasured warmup runs.
+pub const DEFAULT_WARMUP: u32 = 3;
+/// Default number of measured runs.
+pub const DEFAULT_RUNS: u32 = 5;
+/// Default time to wait for exiting threads and their frees before reporting a leak.
+pub const DEFAULT_SETTLE_MS: u64 = 1000;
+
+/// How to check a body for leaks. Every bound defaults to 0: any net growth is a leak.
+///
+/// | method | default | meaning |
+/// |---|---|---|
+/// | [`warmup`](Config::warmup) | 3 | unmeasured runs first, so lazy statics, thread-locals and pools settle (at least 1) |
+/// | [`runs`](Config::runs) | 5 | measured runs; net growth over all of them is compared with the bounds (at least 1) |
+/// | [`max_bytes`](Config::max_bytes) | 0 | allowed net growth of live heap bytes |
+/// | [`max_blocks`](Config::max_blocks) | 0 | allowed net growth of live heap blocks |
+/// | [`max_threads`](Config::max_threads) | 0 | allowed net growth of live OS threads |
+/// | [`max_fds`](Config::max_fds) | 0 | allowed net growth of open file descriptors |
+/// | [`max_peak_bytes`](Config::max_peak_bytes) | none | bound on the highest live heap within a run, above its start |
+/// | [`settle_ms`](Config::settle_ms) | 1000 | how long to poll, with back-off, for exiting threads before reporting |
+/// | [`name`](Config::name) | the test's name | the name the report gives |
+///
+/// ```
+/// let report = no_leak::Config::new().warmup(2).runs(10).max_bytes(64).measure(|| {
+///     let v = vec![1u8; 100];
+///     drop(v);
+/// });
+/// assert!(!report.is_leak(), "{report}");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub(crate) warmup: u32,
+    pub(crate) runs: u32,
+    pub(crate) max_bytes: u64,
+    pub(crate) max_blocks: u64,
+    pub(crate) max_threads: u64,
+    pub(crate) max_fds: u64,
+    pub(crate) max_peak_bytes: Option<u64>,
+    pub(crate) settle_ms: u64,
+    pub(crate) name: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+impl Config {
+    /// The defaults listed on [`Config`].
+    pub const fn new() -> Config {
+        Config {
+            warmup: DEFAULT_WARMUP,
+            runs: DEFAULT_RUNS,
+            max_bytes: 0,
+            max_blocks: 0,
+            max_threads: 0,
+            max_fds: 0,
+            max_peak_bytes: None,
+            settle_ms: DEFAULT_SETTLE_MS,
+            name: None,
+        }
+    }
+
+    /// Unmeasured runs before the measured ones. Panics if `n` is 0: lazy initialisation on the
+    /// first run would be reported as a leak.
+    pub fn warmup(mut self, n: u32) -> Config {
+        assert!(n >= 1, "no_leak: warmup must be at least 1 (got 0)");
+        self.warmup = n;
+        self
+    }
+
+    /// Measured runs. Panics if `n` is 0.
+    pub fn runs(mut self, n: u32) -> Config {
+        assert!(n >= 1, "no_leak: runs must be at least 1 (got 0)");
+        self.runs = n;
+        self
+    }
+
+    /// Allowed net growth of live heap bytes over all measured runs together.
+    pub fn max_bytes(mut self, n: u64) -> Config {
+        self.max_bytes = n;
+        self
+    }
+
+    /// Allowed net growth of live heap blocks over all measured runs together.
+    pub fn max_blocks(mut self, n: u64) -> Config {
+        self.max_blocks = n;
+        self
+    }
+
+    /// Allowed net growth of live OS threads.
+    pub fn max_threads(mut self, n: u64) -> Config {
+        self.max_threads = n;
+        self
+    }
+
+    /// Allowed net growth of open file descriptors.
+    pub fn max_fds(mut self, n: u64) -> Config {
+        self.max_fds = n;
+        self
+    }
+
+    /// Bound on the peak: within each measured run, the highest live heap above the live heap at
+    /// the start of that run; the worst run counts. Unbounded unless set.
+    pub fn max_peak_bytes(mut self, n: u64) -> Config {
+        self.max_peak_bytes = Some(n);
+        self
+    }
+
+    /// How long to wait, polling with back-off, for threads on their way out (and what they free)
+    /// before a leak is reported. A passing check never waits.
+    pub fn settle_ms(mut self, ms: u64) -> Config {
+        self.settle_ms = ms;
+        self
+    }
+
+    /// The name the report gives. Defaults to the name of the running test (the thread's name).
+    pub fn name(mut self, name: impl Into<String>) -> Config {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Runs `body` `warmup` times, then `runs` times measured, and panics with the report if it
+    /// leaked. A panic in `body` propagates unchanged, and `body` is not run again after it.
+    #[track_caller]
+    pub fn check<F: FnMut()>(&self, body: F) {
+        let report = self.measure(body);
+        if report.is_leak() || report.is_unmeasurable() {
+            panic!("{report}");
+        }
+    }
+
+    /// Like [`check`](Config::check), but returns the [`Report`] instead of panicking on a leak.
+    pub fn measure<F: FnMut()>(&self, mut body: F) -> Report {
+        match crate::engine::measure(self, crate::engine::Scope::detect(), || {
+            body();
+        }) {
+            Ok(r) => r,
+            Err(()) => unreachable!("a unit body cannot fail"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let c = Config::new();
+        assert_eq!((c.warmup, c.runs, c.settle_ms), (3, 5, 1000));
+        assert_eq!((c.max_bytes, c.max_blocks, c.max_threads, c.max_fds), (0, 0, 0, 0));
+        assert_eq!(c.max_peak_bytes, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "warmup must be at least 1")]
+    fn zero_warmup_is_refused() {
+        let _ = Config::new().warmup(0);
+    }
+
+    #[test]
+    #[should_panic(expected = "runs must be at least 1")]
+    fn zero_runs_is_refused() {
+        let _ = Config::new().runs(0);
+    }
+}

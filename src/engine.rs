@@ -1,0 +1,323 @@
+//! The measurement engine: warmup, measured runs, settling, verdict.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::alloc;
+use crate::census;
+use crate::config::Config;
+use crate::report::{Count, Dimension, Report, RunDelta};
+
+/// Where a measurement's counts come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The process is quiet (a child process of the test binary running one test, or a nextest
+    /// process-per-test, or a program's main thread): every thread's heap counts, and threads and
+    /// fds are measured. Under libtest the harness's main thread is left out of the heap count.
+    Process,
+    /// Other tests share this process: the heap counts only work done on the calling thread, and
+    /// threads and fds are not measured.
+    CallingThread,
+}
+
+/// Which counter supplies heap numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeapSource {
+    /// no_leak's [`CountingAlloc`](crate::CountingAlloc) is the global allocator.
+    NoLeak,
+    /// `stats_alloc::INSTRUMENTED_SYSTEM` is the global allocator (cargo feature `stats_alloc`).
+    StatsAlloc,
+    /// Nothing counts allocations in this process.
+    Missing,
+}
+
+/// The name of the variable that switches every check off.
+pub(crate) const OFF_VAR: &str = "NO_LEAK";
+
+pub(crate) fn is_off() -> bool {
+    static OFF: OnceLock<bool> = OnceLock::new();
+    *OFF.get_or_init(|| {
+        let off = std::env::var(OFF_VAR).is_ok_and(|v| v.eq_ignore_ascii_case("off"));
+        if off {
+            eprintln!("no_leak: NO_LEAK=off: bodies run once, and nothing is measured");
+        }
+        off
+    })
+}
+
+/// True when this process runs a single test and nothing else: a child started by no_leak's
+/// isolation, or a nextest process-per-test.
+pub(crate) fn quiet_process() -> bool {
+    static QUIET: OnceLock<bool> = OnceLock::new();
+    *QUIET.get_or_init(|| {
+        std::env::var_os(crate::isolate::CHILD_VAR).is_some()
+            || std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|v| v == "process-per-test")
+    })
+}
+
+fn on_main_thread() -> bool {
+    std::thread::current().name() == Some("main")
+}
+
+impl Scope {
+    /// The scope a check started on the calling thread gets.
+    pub(crate) fn detect() -> Scope {
+        if quiet_process() || on_main_thread() {
+            Scope::Process
+        } else {
+            Scope::CallingThread
+        }
+    }
+}
+
+pub(crate) fn heap_source() -> HeapSource {
+    static SOURCE: OnceLock<HeapSource> = OnceLock::new();
+    *SOURCE.get_or_init(|| {
+        if alloc::probe_installed() {
+            return HeapSource::NoLeak;
+        }
+        #[cfg(feature = "stats_alloc")]
+        {
+            let before = stats_alloc::INSTRUMENTED_SYSTEM.stats().allocations;
+            drop(std::hint::black_box(Box::new(0u64)));
+            if stats_alloc::INSTRUMENTED_SYSTEM.stats().allocations > before {
+                return HeapSource::StatsAlloc;
+            }
+        }
+        HeapSource::Missing
+    })
+}
+
+/// Live (bytes, blocks) in `scope`, plus the calling thread's reading when it is wanted.
+#[derive(Clone, Copy)]
+struct Heap {
+    bytes: i64,
+    blocks: i64,
+}
+
+struct Meter {
+    scope: Scope,
+    source: HeapSource,
+    exclude_main: bool,
+}
+
+impl Meter {
+    fn heap(&self) -> Heap {
+        match (self.source, self.scope) {
+            (HeapSource::NoLeak, Scope::Process) => {
+                let t = alloc::process_totals(self.exclude_main);
+                Heap { bytes: t.live_bytes(), blocks: t.live_blocks() }
+            }
+            (HeapSource::NoLeak, Scope::CallingThread) => {
+                let t = alloc::thread_totals().unwrap_or_default();
+                Heap { bytes: t.live_bytes(), blocks: t.live_blocks() }
+            }
+            #[cfg(feature = "stats_alloc")]
+            (HeapSource::StatsAlloc, _) => {
+                let s = stats_alloc::INSTRUMENTED_SYSTEM.stats();
+                Heap {
+                    bytes: s.bytes_allocated.wrapping_sub(s.bytes_deallocated) as i64,
+                    blocks: s.allocations.wrapping_sub(s.deallocations) as i64,
+                }
+            }
+            _ => Heap { bytes: 0, blocks: 0 },
+        }
+    }
+}
+
+/// Why the heap cannot be measured here, if it cannot.
+fn heap_unmeasurable(source: HeapSource, scope: Scope) -> Option<String> {
+    match (source, scope) {
+        (HeapSource::Missing, _) => Some(
+            "no counting allocator is installed in this process, so the heap cannot be measured \
+             (no_leak fails rather than pass on zeros).\n\
+             fix: keep no_leak's default feature `global-allocator`, or install one yourself:\n  \
+             #[global_allocator]\n  \
+             static GLOBAL: no_leak::CountingAlloc<std::alloc::System> = \
+             no_leak::CountingAlloc::new(std::alloc::System);\n\
+             or, with stats_alloc as your global allocator, enable no_leak's feature `stats_alloc`"
+                .into(),
+        ),
+        (HeapSource::StatsAlloc, Scope::CallingThread) => Some(
+            "stats_alloc counts process-wide only, and other tests share this process, so the \
+             heap cannot be measured exactly here.\n\
+             fix: put #[no_leak::isolated] on the enclosing test, run under `cargo nextest run`, \
+             or use no_leak's own allocator (it also counts per thread)"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// A body's result: `()` always succeeds; `Result` fails on `Err`.
+pub trait Outcome: Sized {
+    /// The failure, as the test harness would print it, if this is one.
+    fn failure(&self) -> Option<String>;
+    /// A value that means success.
+    fn success() -> Self;
+}
+
+impl Outcome for () {
+    fn failure(&self) -> Option<String> {
+        None
+    }
+    fn success() -> Self {}
+}
+
+impl<E: std::fmt::Debug> Outcome for Result<(), E> {
+    fn failure(&self) -> Option<String> {
+        self.as_ref().err().map(|e| format!("{e:?}"))
+    }
+    fn success() -> Self {
+        Ok(())
+    }
+}
+
+/// Runs `body` per `cfg` and measures it. Returns `Err(r)` with the first failing result of a
+/// fallible body (it is not run again). A panic in `body` propagates.
+pub(crate) fn measure<R: Outcome>(
+    cfg: &Config,
+    scope: Scope,
+    mut body: impl FnMut() -> R,
+) -> Result<Report, R> {
+    let name = cfg.name.clone().unwrap_or_else(|| {
+        std::thread::current().name().unwrap_or("<unnamed thread>").to_string()
+    });
+    let mut report = Report::new(name, cfg.clone(), scope);
+    if is_off() {
+        let r = body();
+        if r.failure().is_some() {
+            return Err(r);
+        }
+        report.off = true;
+        return Ok(report);
+    }
+    let source = heap_source();
+    report.heap_source = source;
+    if let Some(why) = heap_unmeasurable(source, scope) {
+        report.unmeasurable = Some(why);
+        return Ok(report);
+    }
+    let exclude_main = scope == Scope::Process && !on_main_thread() && quiet_process();
+    let meter = Meter { scope, source, exclude_main };
+    let census_on = scope == Scope::Process;
+
+    for _ in 0..cfg.warmup {
+        let r = body();
+        if r.failure().is_some() {
+            return Err(r);
+        }
+    }
+
+    // Everything allocated for the bookkeeping is allocated here, before the window opens.
+    let threads_before = if census_on { census::thread_ids() } else { None };
+    let fds_before = if census_on { census::fds() } else { None };
+    let mut deltas: Vec<RunDelta> = Vec::with_capacity(cfg.runs as usize);
+    let peak_window = (scope == Scope::Process && source == HeapSource::NoLeak)
+        .then(alloc::PeakWindow::start);
+    let thread_peak = scope == Scope::CallingThread && source == HeapSource::NoLeak;
+
+    let heap_before = meter.heap();
+    let mut prev = heap_before;
+    for _ in 0..cfg.runs {
+        let start_peak = match &peak_window {
+            Some(w) => Some(w.reset()),
+            None if thread_peak => alloc::thread_peak_reset(),
+            None => None,
+        };
+        let r = body();
+        if r.failure().is_some() {
+            return Err(r);
+        }
+        let now = meter.heap();
+        let peak = start_peak.and_then(|s| {
+            let p = match &peak_window {
+                Some(w) => w.peak(),
+                None => alloc::thread_peak()?,
+            };
+            Some((p - s).max(0) as u64)
+        });
+        deltas.push(RunDelta {
+            bytes: now.bytes - prev.bytes,
+            blocks: now.blocks - prev.blocks,
+            peak_bytes: peak,
+        });
+        prev = now;
+    }
+    drop(peak_window);
+    let mut heap_after = prev;
+    // The window is closed: from here on allocations are free.
+
+    report.per_run = deltas;
+    report.peak_bytes = report.per_run.iter().filter_map(|d| d.peak_bytes).max();
+    if report.peak_bytes.is_none() {
+        report.not_measured.push((Dimension::Peak, peak_reason(scope, source)));
+    }
+    if !census_on {
+        let why = "other tests share this process; isolate the test (#[no_leak] or \
+                   #[no_leak::isolated]) or run it under `cargo nextest run`";
+        report.not_measured.push((Dimension::Threads, why.into()));
+        report.not_measured.push((Dimension::Fds, why.into()));
+    } else {
+        if threads_before.is_none() {
+            report.not_measured.push((Dimension::Threads, "not available on this platform".into()));
+        }
+        if fds_before.is_none() {
+            report.not_measured.push((Dimension::Fds, "not available on this platform".into()));
+        }
+    }
+
+    let mut threads_after = threads_before.as_ref().and_then(|_| census::thread_ids());
+    let mut fds_after = fds_before.as_ref().and_then(|_| census::fds());
+    let fill = |report: &mut Report,
+                heap_after: Heap,
+                threads_after: &Option<BTreeSet<u32>>,
+                fds_after: &Option<BTreeSet<i32>>| {
+        report.bytes = Some(Count { before: heap_before.bytes, after: heap_after.bytes });
+        report.blocks = Some(Count { before: heap_before.blocks, after: heap_after.blocks });
+        report.threads = threads_before
+            .as_ref()
+            .zip(threads_after.as_ref())
+            .map(|(b, a)| Count { before: b.len() as i64, after: a.len() as i64 });
+        report.fds = fds_before
+            .as_ref()
+            .zip(fds_after.as_ref())
+            .map(|(b, a)| Count { before: b.len() as i64, after: a.len() as i64 });
+        report.evaluate();
+    };
+    fill(&mut report, heap_after, &threads_after, &fds_after);
+
+    // Settling: only when something is over its bound, and only in a scope where waiting can change
+    // the numbers (threads exiting, and what they free, are other threads' work).
+    if report.is_leak() && scope == Scope::Process {
+        let started = Instant::now();
+        let limit = Duration::from_millis(cfg.settle_ms);
+        let mut pause = Duration::from_millis(1);
+        while report.exceeded.iter().any(|d| *d != Dimension::Peak) && started.elapsed() < limit {
+            std::thread::sleep(pause.min(limit.saturating_sub(started.elapsed())));
+            pause = (pause * 2).min(Duration::from_millis(50));
+            heap_after = meter.heap();
+            threads_after = threads_before.as_ref().and_then(|_| census::thread_ids());
+            fds_after = fds_before.as_ref().and_then(|_| census::fds());
+            fill(&mut report, heap_after, &threads_after, &fds_after);
+        }
+        report.settle_wait = started.elapsed();
+        report.settle_gave_up = report.is_leak() && report.settle_wait >= limit;
+    }
+
+    if let (Some(b), Some(a)) = (&threads_before, &threads_after) {
+        report.new_threads = a.difference(b).map(|&t| census::thread_info(t)).collect();
+    }
+    if let (Some(b), Some(a)) = (&fds_before, &fds_after) {
+        report.new_fds = a.difference(b).map(|&f| census::fd_info(f)).collect();
+    }
+    Ok(report)
+}
+
+fn peak_reason(scope: Scope, source: HeapSource) -> String {
+    match (source, scope) {
+        (HeapSource::StatsAlloc, _) => "stats_alloc keeps no high-water mark".into(),
+        _ => "not available here".into(),
+    }
+}

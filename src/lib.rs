@@ -1,0 +1,175 @@
+//! Turn ordinary `cargo test` tests into leak checks.
+//!
+//! Rust prevents use-after-free but not leaks: `Rc`/`Arc` cycles, caches that only grow, listener
+//! lists nobody prunes, `Box::leak`, `mem::forget`, threads that never exit and files parked in
+//! statics all pass the borrow checker. `#[no_leak]` runs a test body a few times and fails the
+//! test when live heap bytes, heap blocks, OS threads or open file descriptors grow.
+//!
+//! ```no_run
+//! use no_leak::no_leak;
+//!
+//! #[test]
+//! #[no_leak]
+//! fn cache_drops_entries() {
+//!     let mut cache = std::collections::HashMap::new();
+//!     cache.insert(1, vec![0u8; 64]);
+//!     cache.clear();
+//! }
+//! ```
+//!
+//! # The model
+//!
+//! **What is counted.** Four dimensions, each as net growth over the measured runs:
+//! - `heap`: live bytes and live blocks, from every thread of the process, counted by
+//!   [`CountingAlloc`], which the default feature `global-allocator` installs. A block allocated
+//!   on a thread the body spawned and joined counts; so does one freed by such a thread.
+//! - `threads`: live OS threads (`/proc/self/task` on Linux).
+//! - `fds`: open file descriptors (`/proc/self/fd` on Linux).
+//! - `peak` (only when [`Config::max_peak_bytes`] is set): within each run, the highest live heap
+//!   above the live heap at the start of that run; the worst run counts.
+//!
+//! Where a dimension cannot be measured (threads and fds off Linux) the report says
+//! "not measured" instead of guessing.
+//!
+//! **Warmup and runs.** The body runs `warmup` times unmeasured, so that lazy statics,
+//! thread-locals, buffers and pools started on first use settle. Then it runs `runs` times
+//! measured, and the net growth over those runs is compared with the bounds, which default to 0.
+//! A body that panics or returns `Err` is not run again, and the test fails with the body's own
+//! message, so `#[should_panic(expected = "...")]` behaves as without `#[no_leak]`.
+//!
+//! **Settling.** When a bound is exceeded, the check polls with back-off (1 ms doubling to 50 ms)
+//! until the counts are back within bounds or `settle_ms` runs out, so a thread already on its way
+//! out, and what it frees as it goes, does not fail the test. A passing test never waits.
+//!
+//! **Isolation.** `cargo test` runs many tests on many threads of one process, so a process-wide
+//! count would see other tests' work. A `#[no_leak]` test therefore re-executes the test binary to
+//! run itself alone (`<exe> <name> --exact --test-threads=1 --nocapture --include-ignored`; libtest
+//! names every test thread after its test) and measures there, leaving out the harness's main
+//! thread. This costs a few milliseconds per test. Under `cargo nextest run` every test already
+//! has its own process (`NEXTEST_EXECUTION_MODE=process-per-test`), and no child is started. The
+//! verdict, and the numbers, are the same under `cargo test`, `cargo test -- --test-threads=1`
+//! and `cargo nextest run`. A crashed child fails the test with the signal that killed it.
+//!
+//! **The closure API.** [`check`], [`Config::check`] and [`Config::measure`] measure a closure in
+//! place, without a child process. In a quiet process (the isolated child, a nextest process, a
+//! program's main thread) they count the whole process, exactly like `#[no_leak]`. On a test
+//! thread that shares its process with other tests they count only the heap work done on the
+//! calling thread (exact, whatever the other tests do), and the report says that threads and fds
+//! were not measured. Put [`isolated`] on the enclosing test to make them count everything.
+//!
+//! **Nesting.** A check inside another check (or inside a `#[no_leak]` body) is an ordinary
+//! check: it runs its own warmup and runs, with the same scope, and panics on its own leaks. The
+//! outer check counts whatever the inner one leaves behind. Runs multiply: the inner body runs
+//! `(warmup + runs)` times per outer run.
+//!
+//! **Switching off.** With `NO_LEAK=off` in the environment, every body runs once, nothing is
+//! measured, and a line on stderr says so once per process.
+//!
+//! # Arguments and defaults
+//!
+//! `#[no_leak(...)]` takes `key = integer` arguments; [`Config`] has a builder method of each name.
+//!
+//! | argument | default | meaning |
+//! |---|---|---|
+//! | `warmup` | 3 | unmeasured runs first (at least 1) |
+//! | `runs` | 5 | measured runs (at least 1) |
+//! | `max_bytes` | 0 | allowed net growth of live heap bytes |
+//! | `max_blocks` | 0 | allowed net growth of live heap blocks |
+//! | `max_threads` | 0 | allowed net growth of live OS threads |
+//! | `max_fds` | 0 | allowed net growth of open file descriptors |
+//! | `max_peak_bytes` | unbounded | highest live heap within a run, above its start |
+//! | `settle_ms` | 1000 | how long to wait for exiting threads before reporting |
+//!
+//! # Setup
+//!
+//! ```toml
+//! [dev-dependencies]
+//! no_leak = "0.1"
+//! ```
+//!
+//! The default feature `global-allocator` installs `CountingAlloc<System>` as the global allocator
+//! of every test binary that links no_leak. With an allocator of your own (jemalloc, mimalloc),
+//! turn the feature off and wrap yours in [`CountingAlloc`]. If your tests already install
+//! `stats_alloc::INSTRUMENTED_SYSTEM`, turn the feature off and enable the feature `stats_alloc`:
+//! heap counts then come from stats_alloc (process-wide only, so the closure API needs isolation,
+//! and `peak` is not measured). With no counting allocator at all, every check fails and says how
+//! to install one; it never passes on zeros.
+//!
+//! # Limits
+//!
+//! - Allocation counting sees growth only when it allocates: a `Vec` that fills capacity it
+//!   already had shows no growth until it reallocates. Use more `runs` for slow leaks.
+//! - Memory obtained outside the global allocator (`mmap`, C libraries' `malloc`) is not counted.
+//! - With the closure API on a shared test thread, a block allocated on the calling thread and
+//!   freed on another looks like a leak, and blocks allocated on other threads are not seen.
+
+#![warn(missing_docs)]
+
+mod alloc;
+mod census;
+mod config;
+mod engine;
+mod isolate;
+mod report;
+mod runner;
+
+pub use alloc::{CountingAlloc, Totals};
+pub use census::{FdInfo, ThreadInfo};
+pub use config::{Config, DEFAULT_RUNS, DEFAULT_SETTLE_MS, DEFAULT_WARMUP};
+pub use engine::{HeapSource, Outcome, Scope};
+pub use report::{Count, Dimension, Report, RunDelta};
+
+/// Marks a test as a leak check. See the [crate documentation](crate) for the model and the
+/// arguments.
+///
+/// ```no_run
+/// # use no_leak::no_leak;
+/// #[derive(Debug)]
+/// struct MyError;
+///
+/// #[test]
+/// #[no_leak(warmup = 3, runs = 10, max_bytes = 64, max_blocks = 1, max_threads = 0, max_fds = 0, settle_ms = 1500)]
+/// fn tolerant() -> Result<(), MyError> {
+///     Ok(())
+/// }
+/// ```
+pub use no_leak_macros::no_leak;
+
+/// Runs a test alone in a child process of the test binary (not at all under nextest, where it
+/// already is alone), once, unmeasured. Closure checks inside it then count the whole process:
+/// every thread's heap, threads and fds.
+///
+/// ```no_run
+/// #[test]
+/// #[no_leak::isolated]
+/// fn whole_process_is_counted() {
+///     no_leak::check(|| {
+///         std::thread::spawn(|| drop(vec![0u8; 10])).join().unwrap();
+///     });
+/// }
+/// ```
+pub use no_leak_macros::isolated;
+
+/// Checks `body` with the default [`Config`]: runs it 3 times, then 5 times measured, and panics
+/// with the report if it leaked. See [`Config::check`].
+///
+/// ```
+/// no_leak::check(|| {
+///     let s = format!("{}", 42);
+///     assert_eq!(s, "42");
+/// });
+/// ```
+#[track_caller]
+pub fn check<F: FnMut()>(body: F) {
+    Config::new().check(body)
+}
+
+#[cfg(feature = "global-allocator")]
+#[global_allocator]
+static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc::System);
+
+/// Used by the code `#[no_leak]` generates. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::runner::{run_isolated, run_test};
+}

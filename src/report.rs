@@ -1,0 +1,310 @@
+//! The result of a measurement, and the failure message people read in CI logs.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::census::{FdInfo, ThreadInfo};
+use crate::config::Config;
+use crate::engine::{HeapSource, Scope};
+
+/// A measured dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dimension {
+    /// Live heap bytes and blocks.
+    Heap,
+    /// The highest live heap within a run.
+    Peak,
+    /// Live OS threads.
+    Threads,
+    /// Open file descriptors.
+    Fds,
+}
+
+impl Dimension {
+    /// The word reports use: `heap`, `peak`, `threads`, `fds`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Heap => "heap",
+            Dimension::Peak => "peak",
+            Dimension::Threads => "threads",
+            Dimension::Fds => "fds",
+        }
+    }
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A count before the measured runs and after them (after settling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count {
+    /// Before the first measured run.
+    pub before: i64,
+    /// After the last measured run, and after settling if the check waited.
+    pub after: i64,
+}
+
+impl Count {
+    /// `after - before`.
+    pub fn net(&self) -> i64 {
+        self.after - self.before
+    }
+}
+
+/// What one measured run changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunDelta {
+    /// Net change of live heap bytes over this run.
+    pub bytes: i64,
+    /// Net change of live heap blocks over this run.
+    pub blocks: i64,
+    /// The highest live heap within this run above the live heap at its start, where measured.
+    pub peak_bytes: Option<u64>,
+}
+
+/// The outcome of a measurement. `Display` gives the same text as the panic of a failed check.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The test (or [`Config::name`]) this report is about.
+    pub name: String,
+    /// The configuration it ran with.
+    pub config: Config,
+    /// Where the counts come from.
+    pub scope: Scope,
+    /// Which allocator counted the heap.
+    pub heap_source: HeapSource,
+    /// Live heap bytes before and after; `None` if the heap was not measured.
+    pub bytes: Option<Count>,
+    /// Live heap blocks before and after; `None` if the heap was not measured.
+    pub blocks: Option<Count>,
+    /// One entry per measured run.
+    pub per_run: Vec<RunDelta>,
+    /// The worst run's peak (see [`Config::max_peak_bytes`]); `None` if not measured.
+    pub peak_bytes: Option<u64>,
+    /// Live OS threads before and after; `None` if not measured.
+    pub threads: Option<Count>,
+    /// Open file descriptors before and after; `None` if not measured.
+    pub fds: Option<Count>,
+    /// Threads alive after the runs that were not alive before them.
+    pub new_threads: Vec<ThreadInfo>,
+    /// Descriptors open after the runs that were not open before them.
+    pub new_fds: Vec<FdInfo>,
+    /// Dimensions that were not measured, each with the reason.
+    pub not_measured: Vec<(Dimension, String)>,
+    /// How long the check waited for counts to settle (zero when it passed at once).
+    pub settle_wait: Duration,
+    /// The counts were still over a bound when `settle_ms` ran out.
+    pub settle_gave_up: bool,
+    /// The dimensions over their bounds, in report order.
+    pub exceeded: Vec<Dimension>,
+    /// Why nothing could be measured, if so: the check fails rather than pass on zeros.
+    pub unmeasurable: Option<String>,
+    /// `NO_LEAK=off` was set: the body ran once and nothing was measured.
+    pub off: bool,
+}
+
+impl Report {
+    pub(crate) fn new(name: String, config: Config, scope: Scope) -> Report {
+        Report {
+            name,
+            config,
+            scope,
+            heap_source: HeapSource::Missing,
+            bytes: None,
+            blocks: None,
+            per_run: Vec::new(),
+            peak_bytes: None,
+            threads: None,
+            fds: None,
+            new_threads: Vec::new(),
+            new_fds: Vec::new(),
+            not_measured: Vec::new(),
+            settle_wait: Duration::ZERO,
+            settle_gave_up: false,
+            exceeded: Vec::new(),
+            unmeasurable: None,
+            off: false,
+        }
+    }
+
+    /// Recomputes [`Report::exceeded`] from the counts and the bounds.
+    pub(crate) fn evaluate(&mut self) {
+        let c = &self.config;
+        let over = |n: Option<Count>, max: u64| n.is_some_and(|n| n.net() > max as i64);
+        let mut ex = Vec::new();
+        if over(self.bytes, c.max_bytes) || over(self.blocks, c.max_blocks) {
+            ex.push(Dimension::Heap);
+        }
+        if let (Some(p), Some(max)) = (self.peak_bytes, c.max_peak_bytes) {
+            if p > max {
+                ex.push(Dimension::Peak);
+            }
+        }
+        if over(self.threads, c.max_threads) {
+            ex.push(Dimension::Threads);
+        }
+        if over(self.fds, c.max_fds) {
+            ex.push(Dimension::Fds);
+        }
+        self.exceeded = ex;
+    }
+
+    /// True if any bound was exceeded, or if the heap could not be measured at all (a check never
+    /// passes on zeros).
+    pub fn is_leak(&self) -> bool {
+        !self.exceeded.is_empty() || self.unmeasurable.is_some()
+    }
+
+    /// True if nothing could be measured (see [`Report::unmeasurable`]).
+    pub fn is_unmeasurable(&self) -> bool {
+        self.unmeasurable.is_some()
+    }
+
+    /// True if `dim` is over its bound.
+    pub fn exceeds(&self, dim: Dimension) -> bool {
+        self.exceeded.contains(&dim)
+    }
+
+    /// Net growth of live heap bytes over the measured runs (0 if not measured).
+    pub fn net_bytes(&self) -> i64 {
+        self.bytes.map_or(0, |c| c.net())
+    }
+
+    /// Net growth of live heap blocks over the measured runs (0 if not measured).
+    pub fn net_blocks(&self) -> i64 {
+        self.blocks.map_or(0, |c| c.net())
+    }
+
+    /// Net growth of live threads, or `None` if threads were not measured.
+    pub fn net_threads(&self) -> Option<i64> {
+        self.threads.map(|c| c.net())
+    }
+
+    /// Net growth of open fds, or `None` if fds were not measured.
+    pub fn net_fds(&self) -> Option<i64> {
+        self.fds.map(|c| c.net())
+    }
+
+    /// Why `dim` was not measured, or `None` if it was.
+    pub fn not_measured_reason(&self, dim: Dimension) -> Option<&str> {
+        self.not_measured.iter().find(|(d, _)| *d == dim).map(|(_, why)| why.as_str())
+    }
+}
+
+fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        if self.off {
+            return write!(f, "no_leak: `{}` not measured: NO_LEAK=off", self.name);
+        }
+        if let Some(why) = &self.unmeasurable {
+            writeln!(f, "no_leak: `{}` cannot be checked: heap not measured", self.name)?;
+            return write!(f, "  why: {}", why.replace('\n', "\n       "));
+        }
+        if self.exceeded.is_empty() {
+            write!(f, "no_leak: `{}` passed", self.name)?;
+        } else {
+            let dims: Vec<_> = self.exceeded.iter().map(|d| d.as_str()).collect();
+            write!(f, "no_leak: `{}` leaked: {}", self.name, dims.join(", "))?;
+        }
+        writeln!(f)?;
+        let runs = self.per_run.len();
+        if let (Some(b), Some(k)) = (self.bytes, self.blocks) {
+            writeln!(
+                f,
+                "  heap:      {} B, {} blocks over {runs} runs (bounds: {} B, {} blocks)",
+                signed(b.net()),
+                signed(k.net()),
+                c.max_bytes,
+                c.max_blocks
+            )?;
+            let per: Vec<String> =
+                self.per_run.iter().map(|d| format!("{}/{}", signed(d.bytes), signed(d.blocks))).collect();
+            writeln!(f, "  per run:   {}  (B/blocks)", per.join(", "))?;
+            writeln!(
+                f,
+                "  live:      {} B, {} blocks -> {} B, {} blocks",
+                b.before, k.before, b.after, k.after
+            )?;
+        }
+        match (self.peak_bytes, c.max_peak_bytes) {
+            (Some(p), Some(max)) => writeln!(f, "  peak:      {p} B in the worst run (bound: {max} B)")?,
+            (None, Some(_)) => writeln!(
+                f,
+                "  peak:      not measured ({})",
+                self.not_measured_reason(Dimension::Peak).unwrap_or("unknown")
+            )?,
+            _ => {}
+        }
+        for (dim, count, bound) in [
+            (Dimension::Threads, self.threads, c.max_threads),
+            (Dimension::Fds, self.fds, c.max_fds),
+        ] {
+            let label = format!("{dim}:");
+            match count {
+                Some(n) => writeln!(
+                    f,
+                    "  {label:<10} {} -> {} ({}, bound: {bound})",
+                    n.before,
+                    n.after,
+                    signed(n.net())
+                )?,
+                None => writeln!(
+                    f,
+                    "  {label:<10} not measured ({})",
+                    self.not_measured_reason(dim).unwrap_or("unknown")
+                )?,
+            }
+        }
+        if !self.new_threads.is_empty() {
+            writeln!(f, "  new threads:")?;
+            for t in &self.new_threads {
+                writeln!(f, "    - tid {} \"{}\" {}", t.tid, t.name, t.state)?;
+            }
+        }
+        if !self.new_fds.is_empty() {
+            writeln!(f, "  new fds:")?;
+            for d in &self.new_fds {
+                writeln!(f, "    - fd {} -> {}", d.fd, d.target)?;
+            }
+        }
+        if !self.settle_wait.is_zero() {
+            writeln!(
+                f,
+                "  settled:   waited {} ms{}",
+                self.settle_wait.as_millis(),
+                if self.settle_gave_up { format!(" (gave up at settle_ms = {})", c.settle_ms) } else { String::new() }
+            )?;
+        }
+        let scope = match self.scope {
+            Scope::Process => "whole process",
+            Scope::CallingThread => "calling thread only (other tests share this process)",
+        };
+        write!(f, "  config:    warmup = {}, runs = {}, counted: {scope}", c.warmup, c.runs)?;
+        if !self.exceeded.is_empty() {
+            write!(
+                f,
+                "\n  hint:      a real leak grows with runs; to accept growth, raise the bound, \
+                 e.g. #[no_leak({} = N)]; NO_LEAK=off skips all checks",
+                match self.exceeded[0] {
+                    Dimension::Heap => "max_bytes",
+                    Dimension::Peak => "max_peak_bytes",
+                    Dimension::Threads => "max_threads",
+                    Dimension::Fds => "max_fds",
+                }
+            )?;
+        }
+        Ok(())
+    }
+}
