@@ -246,12 +246,72 @@ pub(crate) fn measure<R: Outcome>(
         prev = now;
     }
     drop(peak_window);
-    let mut heap_after = prev;
-    // The window is closed: from here on allocations are free.
+    let peak_bytes = deltas.iter().filter_map(|d| d.peak_bytes).max();
 
+    // Settling re-reads the heap, so until the verdict is final the set of this function's own live
+    // allocations must stay what it was when `heap_before` was read: census sets taken after the
+    // window are dropped before each re-read, and the report is only filled in at the end.
+    let mut heap_after = prev;
+    let mut threads_after = threads_before.as_ref().and_then(|_| census::thread_ids());
+    let mut fds_after = fds_before.as_ref().and_then(|_| census::fds());
+    let verdict = |heap: Heap, threads: &Option<BTreeSet<u32>>, fds: &Option<BTreeSet<i32>>| {
+        let over = |before: i64, after: i64, max: u64| after - before > max as i64;
+        let count = |b: &Option<BTreeSet<u32>>, a: &Option<BTreeSet<u32>>| {
+            b.as_ref().zip(a.as_ref()).map(|(b, a)| (b.len() as i64, a.len() as i64))
+        };
+        let heap_over = over(heap_before.bytes, heap.bytes, cfg.max_bytes)
+            || over(heap_before.blocks, heap.blocks, cfg.max_blocks);
+        let threads_over =
+            count(&threads_before, threads).is_some_and(|(b, a)| over(b, a, cfg.max_threads));
+        let fds_over = fds_before
+            .as_ref()
+            .zip(fds.as_ref())
+            .is_some_and(|(b, a)| over(b.len() as i64, a.len() as i64, cfg.max_fds));
+        heap_over || threads_over || fds_over
+    };
+    let mut settle_wait = Duration::ZERO;
+    let mut gave_up = false;
+    // Waiting can only change the numbers when other threads can: in the process scope.
+    if scope == Scope::Process && verdict(heap_after, &threads_after, &fds_after) {
+        let started = Instant::now();
+        let limit = Duration::from_millis(cfg.settle_ms);
+        let mut pause = Duration::from_millis(1);
+        loop {
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                gave_up = true;
+                break;
+            }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_millis(50));
+            drop(threads_after.take());
+            drop(fds_after.take());
+            heap_after = meter.heap();
+            threads_after = threads_before.as_ref().and_then(|_| census::thread_ids());
+            fds_after = fds_before.as_ref().and_then(|_| census::fds());
+            if !verdict(heap_after, &threads_after, &fds_after) {
+                break;
+            }
+        }
+        settle_wait = started.elapsed();
+    }
+
+    // The verdict is final: now the report may allocate.
     report.per_run = deltas;
-    report.peak_bytes = report.per_run.iter().filter_map(|d| d.peak_bytes).max();
-    if report.peak_bytes.is_none() {
+    report.peak_bytes = peak_bytes;
+    report.settle_wait = settle_wait;
+    report.settle_gave_up = gave_up;
+    report.bytes = Some(Count { before: heap_before.bytes, after: heap_after.bytes });
+    report.blocks = Some(Count { before: heap_before.blocks, after: heap_after.blocks });
+    if let (Some(b), Some(a)) = (&threads_before, &threads_after) {
+        report.threads = Some(Count { before: b.len() as i64, after: a.len() as i64 });
+        report.new_threads = a.difference(b).map(|&t| census::thread_info(t)).collect();
+    }
+    if let (Some(b), Some(a)) = (&fds_before, &fds_after) {
+        report.fds = Some(Count { before: b.len() as i64, after: a.len() as i64 });
+        report.new_fds = a.difference(b).map(|&f| census::fd_info(f)).collect();
+    }
+    if peak_bytes.is_none() {
         report.not_measured.push((Dimension::Peak, peak_reason(scope, source)));
     }
     if !census_on {
@@ -267,51 +327,7 @@ pub(crate) fn measure<R: Outcome>(
             report.not_measured.push((Dimension::Fds, "not available on this platform".into()));
         }
     }
-
-    let mut threads_after = threads_before.as_ref().and_then(|_| census::thread_ids());
-    let mut fds_after = fds_before.as_ref().and_then(|_| census::fds());
-    let fill = |report: &mut Report,
-                heap_after: Heap,
-                threads_after: &Option<BTreeSet<u32>>,
-                fds_after: &Option<BTreeSet<i32>>| {
-        report.bytes = Some(Count { before: heap_before.bytes, after: heap_after.bytes });
-        report.blocks = Some(Count { before: heap_before.blocks, after: heap_after.blocks });
-        report.threads = threads_before
-            .as_ref()
-            .zip(threads_after.as_ref())
-            .map(|(b, a)| Count { before: b.len() as i64, after: a.len() as i64 });
-        report.fds = fds_before
-            .as_ref()
-            .zip(fds_after.as_ref())
-            .map(|(b, a)| Count { before: b.len() as i64, after: a.len() as i64 });
-        report.evaluate();
-    };
-    fill(&mut report, heap_after, &threads_after, &fds_after);
-
-    // Settling: only when something is over its bound, and only in a scope where waiting can change
-    // the numbers (threads exiting, and what they free, are other threads' work).
-    if report.is_leak() && scope == Scope::Process {
-        let started = Instant::now();
-        let limit = Duration::from_millis(cfg.settle_ms);
-        let mut pause = Duration::from_millis(1);
-        while report.exceeded.iter().any(|d| *d != Dimension::Peak) && started.elapsed() < limit {
-            std::thread::sleep(pause.min(limit.saturating_sub(started.elapsed())));
-            pause = (pause * 2).min(Duration::from_millis(50));
-            heap_after = meter.heap();
-            threads_after = threads_before.as_ref().and_then(|_| census::thread_ids());
-            fds_after = fds_before.as_ref().and_then(|_| census::fds());
-            fill(&mut report, heap_after, &threads_after, &fds_after);
-        }
-        report.settle_wait = started.elapsed();
-        report.settle_gave_up = report.is_leak() && report.settle_wait >= limit;
-    }
-
-    if let (Some(b), Some(a)) = (&threads_before, &threads_after) {
-        report.new_threads = a.difference(b).map(|&t| census::thread_info(t)).collect();
-    }
-    if let (Some(b), Some(a)) = (&fds_before, &fds_after) {
-        report.new_fds = a.difference(b).map(|&f| census::fd_info(f)).collect();
-    }
+    report.evaluate();
     Ok(report)
 }
 
