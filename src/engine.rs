@@ -40,7 +40,12 @@ pub(crate) fn is_off() -> bool {
     *OFF.get_or_init(|| {
         let off = std::env::var(OFF_VAR).is_ok_and(|v| v.eq_ignore_ascii_case("off"));
         if off {
-            eprintln!("no_leak: NO_LEAK=off: bodies run once, and nothing is measured");
+            // Straight to the process's stderr, past libtest's per-test capture, so it is seen.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "no_leak: NO_LEAK=off: bodies run once, and nothing is measured"
+            );
         }
         off
     })

@@ -269,15 +269,13 @@ impl fmt::Display for Report {
         }
         if !self.new_threads.is_empty() {
             writeln!(f, "  new threads:")?;
-            for t in &self.new_threads {
-                writeln!(f, "    - tid {} \"{}\" {}", t.tid, t.name, t.state)?;
-            }
+            let groups = group(&self.new_threads, |t| format!("\"{}\" {}", t.name, t.state), |t| t.tid.to_string());
+            write_groups(f, &groups, "tid", "tids")?;
         }
         if !self.new_fds.is_empty() {
             writeln!(f, "  new fds:")?;
-            for d in &self.new_fds {
-                writeln!(f, "    - fd {} -> {}", d.fd, d.target)?;
-            }
+            let groups = group(&self.new_fds, |d| format!("-> {}", d.target), |d| d.fd.to_string());
+            write_groups(f, &groups, "fd", "fds")?;
         }
         if !self.settle_wait.is_zero() {
             writeln!(
@@ -307,4 +305,35 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// Groups items with the same description, keeping first-seen order: (description, ids).
+fn group<T>(items: &[T], desc: impl Fn(&T) -> String, id: impl Fn(&T) -> String) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for it in items {
+        let d = desc(it);
+        match out.iter_mut().find(|(k, _)| *k == d) {
+            Some((_, ids)) => ids.push(id(it)),
+            None => out.push((d, vec![id(it)])),
+        }
+    }
+    out
+}
+
+/// At most this many lines list new threads or fds; the rest are counted.
+const MAX_GROUPS: usize = 8;
+
+fn write_groups(f: &mut fmt::Formatter<'_>, groups: &[(String, Vec<String>)], one: &str, many: &str) -> fmt::Result {
+    for (desc, ids) in groups.iter().take(MAX_GROUPS) {
+        if ids.len() == 1 {
+            writeln!(f, "    - {one} {} {desc}", ids[0])?;
+        } else {
+            writeln!(f, "    - {} x {desc} ({many} {})", ids.len(), ids.join(", "))?;
+        }
+    }
+    if groups.len() > MAX_GROUPS {
+        let rest: usize = groups[MAX_GROUPS..].iter().map(|(_, ids)| ids.len()).sum();
+        writeln!(f, "    - ... and {rest} more")?;
+    }
+    Ok(())
 }

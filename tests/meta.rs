@@ -1,0 +1,211 @@
+//! Tests of what a failing `#[no_leak]` test looks like from the outside: they run this test
+//! binary again, with `NO_LEAK_META=1`, on tests of the `gated` module, and assert on its exit
+//! status and output. Without `NO_LEAK_META` the gated tests return at once, so a normal run of
+//! this binary passes.
+
+use std::process::{Command, Output};
+
+const GATE: &str = "NO_LEAK_META";
+
+fn gated() -> bool {
+    std::env::var_os(GATE).is_some()
+}
+
+/// Runs this test binary on `args`, gated tests enabled, outside nextest.
+fn run(args: &[&str], envs: &[(&str, &str)]) -> (Output, String) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(args)
+        .env(GATE, "1")
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("NEXTEST")
+        .env_remove("NEXTEST_EXECUTION_MODE")
+        .env_remove("NO_LEAK");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out, text)
+}
+
+fn run_one(name: &str, envs: &[(&str, &str)]) -> (Output, String) {
+    run(&[name, "--exact", "--test-threads=1"], envs)
+}
+
+/// Tests that fail on purpose when `NO_LEAK_META` is set.
+mod gated {
+    use super::gated;
+    use no_leak::no_leak;
+    use std::sync::Mutex;
+
+    #[derive(Debug)]
+    #[allow(dead_code)] // read through Debug
+    pub struct MyError(pub u32);
+
+    #[test]
+    #[no_leak]
+    fn aborts() {
+        if gated() {
+            std::process::abort();
+        }
+    }
+
+    #[test]
+    #[no_leak]
+    fn exits_early() {
+        if gated() {
+            std::process::exit(3);
+        }
+    }
+
+    #[test]
+    #[no_leak]
+    fn returns_err() -> Result<(), MyError> {
+        if gated() {
+            return Err(MyError(7));
+        }
+        Ok(())
+    }
+
+    #[test]
+    #[no_leak]
+    fn panics_with_location() {
+        if gated() {
+            panic!("body says no");
+        }
+    }
+
+    static FILES: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
+
+    #[test]
+    #[no_leak(settle_ms = 300)]
+    fn leaks_everything() {
+        if gated() {
+            Box::leak(vec![0u8; 24].into_boxed_slice());
+            std::thread::Builder::new()
+                .name("meta-sleeper".into())
+                .spawn(|| loop {
+                    std::thread::park();
+                })
+                .unwrap();
+            FILES.lock().unwrap().push(std::fs::File::open("Cargo.toml").unwrap());
+        }
+    }
+
+    #[test]
+    #[no_leak]
+    fn leaks_a_box() {
+        if gated() {
+            Box::leak(Box::new(5u64));
+        }
+    }
+
+    /// Busy neighbours: allocate, leak, spawn threads and open files while other tests measure.
+    #[test]
+    fn noisy_neighbour_1() {
+        noise();
+    }
+
+    #[test]
+    fn noisy_neighbour_2() {
+        noise();
+    }
+
+    fn noise() {
+        if !gated() {
+            return;
+        }
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(700);
+        let mut keep = Vec::new();
+        while std::time::Instant::now() < end {
+            keep.push(vec![0u8; 100]);
+            std::mem::forget(String::from("noise"));
+            let f = std::fs::File::open("Cargo.toml").unwrap();
+            std::thread::spawn(move || drop(f)).join().unwrap();
+            print!(".");
+        }
+    }
+}
+
+#[test]
+fn crashed_child_is_reported_with_its_signal() {
+    let (out, text) = run_one("gated::aborts", &[]);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("the isolated child process for `gated::aborts` was killed by signal 6 (SIGABRT)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn child_that_exits_without_a_verdict_is_reported() {
+    let (out, text) = run_one("gated::exits_early", &[]);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("`gated::exits_early` exited with status 3 before reporting"), "{text}");
+}
+
+#[test]
+fn err_result_fails_with_that_error() {
+    let (out, text) = run_one("gated::returns_err", &[]);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("Error: MyError(7)"), "{text}");
+}
+
+#[test]
+fn body_panic_keeps_its_message_and_location() {
+    let (out, text) = run_one("gated::panics_with_location", &[]);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("body says no"), "{text}");
+    // The child's panic message, with the body's own file, is replayed.
+    assert!(text.contains("tests/meta.rs:"), "{text}");
+}
+
+#[test]
+fn report_layout() {
+    let (out, text) = run_one("gated::leaks_everything", &[]);
+    assert!(!out.status.success(), "{text}");
+    let first = text.lines().find(|l| l.starts_with("no_leak: ")).expect(&text);
+    assert_eq!(first, "no_leak: `gated::leaks_everything` leaked: heap, threads, fds", "{text}");
+    for label in ["  heap:", "  per run:", "  live:", "  threads:", "  fds:", "  new threads:", "  new fds:", "  settled:", "  config:", "  hint:"] {
+        assert!(text.contains(label), "missing {label:?} in\n{text}");
+    }
+    assert!(text.contains("5 x \"meta-sleeper\""), "threads are grouped by name:\n{text}");
+    assert!(text.contains("-> /work/") || text.contains("Cargo.toml"), "{text}");
+    assert!(text.contains("settled:   waited"), "{text}");
+    assert!(text.contains("(gave up at settle_ms = 300)"), "{text}");
+}
+
+#[test]
+fn no_leak_off_runs_bodies_once_and_says_so_once() {
+    let (out, text) = run(&["gated::leaks_", "--test-threads=1"], &[("NO_LEAK", "off")]);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(text.matches("NO_LEAK=off").count(), 1, "{text}");
+    assert!(text.contains("2 passed"), "{text}");
+}
+
+/// The same verdict and the same numbers under `cargo test` (parallel, with busy neighbours),
+/// `--test-threads=1`, and nextest's process-per-test mode.
+#[test]
+fn same_numbers_in_every_mode() {
+    fn summary(text: &str) -> Vec<String> {
+        let mut lines = text.lines().skip_while(|l| !l.starts_with("no_leak: `gated::leaks_a_box`"));
+        let first = lines.next().map(str::to_string);
+        let labelled = lines.filter(|l| {
+            ["  heap:", "  per run:", "  threads:", "  fds:"].iter().any(|p| l.starts_with(p))
+        });
+        first.into_iter().chain(labelled.take(4).map(str::to_string)).collect()
+    }
+    let (_, parallel) = run(&["gated::", "--test-threads=4"], &[]);
+    let (_, serial) = run_one("gated::leaks_a_box", &[]);
+    let (_, nextest) = run(
+        &["gated::leaks_a_box", "--exact", "--nocapture"],
+        &[("NEXTEST", "1"), ("NEXTEST_EXECUTION_MODE", "process-per-test")],
+    );
+    let want = summary(&serial);
+    assert_eq!(want.len(), 5, "{serial}");
+    assert!(want[1].contains("+40 B, +5 blocks"), "{serial}");
+    assert!(want[2].contains("+8/+1, +8/+1, +8/+1, +8/+1, +8/+1"), "{serial}");
+    let par: Vec<String> = summary(&parallel);
+    assert_eq!(par, want, "parallel run differs:\n{parallel}");
+    assert_eq!(summary(&nextest), want, "nextest mode differs:\n{nextest}");
+}
