@@ -480,7 +480,10 @@ mod tests {
                 .unwrap();
         }
         // More threads than slots came and went: each gave its slot back, so there is still room.
-        let owned = SLOT_TABLE.iter().filter(|s| s.owned.load(Relaxed) == 1).count();
+        let owned = SLOT_TABLE
+            .iter()
+            .filter(|s| s.owned.load(Relaxed) == 1)
+            .count();
         assert!(owned < SLOTS, "{owned} of {SLOTS} slots still owned");
     }
 
@@ -492,7 +495,10 @@ mod tests {
         v.reserve_exact(100);
         let after = thread_totals().unwrap();
         assert_eq!(after.live_blocks(), before.live_blocks());
-        assert_eq!(after.live_bytes() - before.live_bytes(), v.capacity() as i64 - 8);
+        assert_eq!(
+            after.live_bytes() - before.live_bytes(),
+            v.capacity() as i64 - 8
+        );
     }
 
     #[test]

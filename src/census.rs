@@ -163,7 +163,10 @@ mod tests {
         assert!(thread_ids().unwrap().contains(&tid));
         let info = thread_info(tid);
         assert_eq!(info.name, "census-probe");
-        assert!(info.state.starts_with('S') || info.state.starts_with('R'), "{info:?}");
+        assert!(
+            info.state.starts_with('S') || info.state.starts_with('R'),
+            "{info:?}"
+        );
         drop(tx);
         h.join().unwrap();
         assert!(!thread_ids().unwrap().contains(&tid));

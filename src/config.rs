@@ -153,7 +153,10 @@ mod tests {
     fn defaults_are_documented_values() {
         let c = Config::new();
         assert_eq!((c.warmup, c.runs, c.settle_ms), (3, 5, 1000));
-        assert_eq!((c.max_bytes, c.max_blocks, c.max_threads, c.max_fds), (0, 0, 0, 0));
+        assert_eq!(
+            (c.max_bytes, c.max_blocks, c.max_threads, c.max_fds),
+            (0, 0, 0, 0)
+        );
         assert_eq!(c.max_peak_bytes, None);
     }
 

@@ -112,11 +112,17 @@ impl Meter {
         match (self.source, self.scope) {
             (HeapSource::NoLeak, Scope::Process) => {
                 let t = alloc::process_totals(self.exclude_main);
-                Heap { bytes: t.live_bytes(), blocks: t.live_blocks() }
+                Heap {
+                    bytes: t.live_bytes(),
+                    blocks: t.live_blocks(),
+                }
             }
             (HeapSource::NoLeak, Scope::CallingThread) => {
                 let t = alloc::thread_totals().unwrap_or_default();
-                Heap { bytes: t.live_bytes(), blocks: t.live_blocks() }
+                Heap {
+                    bytes: t.live_bytes(),
+                    blocks: t.live_blocks(),
+                }
             }
             #[cfg(feature = "stats_alloc")]
             (HeapSource::StatsAlloc, _) => {
@@ -126,7 +132,10 @@ impl Meter {
                     blocks: s.allocations.wrapping_sub(s.deallocations) as i64,
                 }
             }
-            _ => Heap { bytes: 0, blocks: 0 },
+            _ => Heap {
+                bytes: 0,
+                blocks: 0,
+            },
         }
     }
 }
@@ -156,6 +165,10 @@ fn heap_unmeasurable(source: HeapSource, scope: Scope) -> Option<String> {
 }
 
 /// A body's result: `()` always succeeds; `Result` fails on `Err`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the return type of a no_leak test",
+    label = "return `()` or `Result<(), E>` with `E: Debug`"
+)]
 pub trait Outcome: Sized {
     /// The failure, as the test harness would print it, if this is one.
     fn failure(&self) -> Option<String>;
@@ -187,7 +200,10 @@ pub(crate) fn measure<R: Outcome>(
     mut body: impl FnMut() -> R,
 ) -> Result<Report, R> {
     let name = cfg.name.clone().unwrap_or_else(|| {
-        std::thread::current().name().unwrap_or("<unnamed thread>").to_string()
+        std::thread::current()
+            .name()
+            .unwrap_or("<unnamed thread>")
+            .to_string()
     });
     let mut report = Report::new(name, cfg.clone(), scope);
     if is_off() {
@@ -205,7 +221,11 @@ pub(crate) fn measure<R: Outcome>(
         return Ok(report);
     }
     let exclude_main = scope == Scope::Process && !on_main_thread() && quiet_process();
-    let meter = Meter { scope, source, exclude_main };
+    let meter = Meter {
+        scope,
+        source,
+        exclude_main,
+    };
     let census_on = scope == Scope::Process;
 
     for _ in 0..cfg.warmup {
@@ -216,11 +236,15 @@ pub(crate) fn measure<R: Outcome>(
     }
 
     // Everything allocated for the bookkeeping is allocated here, before the window opens.
-    let threads_before = if census_on { census::thread_ids() } else { None };
+    let threads_before = if census_on {
+        census::thread_ids()
+    } else {
+        None
+    };
     let fds_before = if census_on { census::fds() } else { None };
     let mut deltas: Vec<RunDelta> = Vec::with_capacity(cfg.runs as usize);
-    let peak_window = (scope == Scope::Process && source == HeapSource::NoLeak)
-        .then(alloc::PeakWindow::start);
+    let peak_window =
+        (scope == Scope::Process && source == HeapSource::NoLeak).then(alloc::PeakWindow::start);
     let thread_peak = scope == Scope::CallingThread && source == HeapSource::NoLeak;
 
     let heap_before = meter.heap();
@@ -262,7 +286,9 @@ pub(crate) fn measure<R: Outcome>(
     let verdict = |heap: Heap, threads: &Option<BTreeSet<u32>>, fds: &Option<BTreeSet<i32>>| {
         let over = |before: i64, after: i64, max: u64| after - before > max as i64;
         let count = |b: &Option<BTreeSet<u32>>, a: &Option<BTreeSet<u32>>| {
-            b.as_ref().zip(a.as_ref()).map(|(b, a)| (b.len() as i64, a.len() as i64))
+            b.as_ref()
+                .zip(a.as_ref())
+                .map(|(b, a)| (b.len() as i64, a.len() as i64))
         };
         let heap_over = over(heap_before.bytes, heap.bytes, cfg.max_bytes)
             || over(heap_before.blocks, heap.blocks, cfg.max_blocks);
@@ -306,18 +332,32 @@ pub(crate) fn measure<R: Outcome>(
     report.peak_bytes = peak_bytes;
     report.settle_wait = settle_wait;
     report.settle_gave_up = gave_up;
-    report.bytes = Some(Count { before: heap_before.bytes, after: heap_after.bytes });
-    report.blocks = Some(Count { before: heap_before.blocks, after: heap_after.blocks });
+    report.bytes = Some(Count {
+        before: heap_before.bytes,
+        after: heap_after.bytes,
+    });
+    report.blocks = Some(Count {
+        before: heap_before.blocks,
+        after: heap_after.blocks,
+    });
     if let (Some(b), Some(a)) = (&threads_before, &threads_after) {
-        report.threads = Some(Count { before: b.len() as i64, after: a.len() as i64 });
+        report.threads = Some(Count {
+            before: b.len() as i64,
+            after: a.len() as i64,
+        });
         report.new_threads = a.difference(b).map(|&t| census::thread_info(t)).collect();
     }
     if let (Some(b), Some(a)) = (&fds_before, &fds_after) {
-        report.fds = Some(Count { before: b.len() as i64, after: a.len() as i64 });
+        report.fds = Some(Count {
+            before: b.len() as i64,
+            after: a.len() as i64,
+        });
         report.new_fds = a.difference(b).map(|&f| census::fd_info(f)).collect();
     }
     if peak_bytes.is_none() {
-        report.not_measured.push((Dimension::Peak, peak_reason(scope, source)));
+        report
+            .not_measured
+            .push((Dimension::Peak, peak_reason(scope, source)));
     }
     if !census_on {
         let why = "other tests share this process; isolate the test (#[no_leak] or \
@@ -326,10 +366,14 @@ pub(crate) fn measure<R: Outcome>(
         report.not_measured.push((Dimension::Fds, why.into()));
     } else {
         if threads_before.is_none() {
-            report.not_measured.push((Dimension::Threads, "not available on this platform".into()));
+            report
+                .not_measured
+                .push((Dimension::Threads, "not available on this platform".into()));
         }
         if fds_before.is_none() {
-            report.not_measured.push((Dimension::Fds, "not available on this platform".into()));
+            report
+                .not_measured
+                .push((Dimension::Fds, "not available on this platform".into()));
         }
     }
     report.evaluate();

@@ -73,7 +73,10 @@ pub(crate) fn finish_child(path: &std::path::Path, verdict: &Verdict) -> ! {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     if let Err(e) = written {
-        eprintln!("no_leak: could not write the verdict to {}: {e}", path.display());
+        eprintln!(
+            "no_leak: could not write the verdict to {}: {e}",
+            path.display()
+        );
         std::process::exit(101);
     }
     std::process::exit(0)
@@ -105,12 +108,23 @@ pub(crate) fn run_in_child(name: &str) -> Result<Verdict, String> {
             .map_or(0, |d| d.subsec_nanos())
     ));
     let output = Command::new(&exe)
-        .args([name, "--exact", "--test-threads=1", "--nocapture", "--include-ignored"])
+        .args([
+            name,
+            "--exact",
+            "--test-threads=1",
+            "--nocapture",
+            "--include-ignored",
+        ])
         .env(CHILD_VAR, name)
         .env(RESULT_VAR, &result)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("could not start a child process for `{name}` ({}): {e}", exe.display()))?;
+        .map_err(|e| {
+            format!(
+                "could not start a child process for `{name}` ({}): {e}",
+                exe.display()
+            )
+        })?;
     let verdict = std::fs::read_to_string(&result).ok();
     let _ = std::fs::remove_file(&result);
 
@@ -149,8 +163,14 @@ fn replay(name: &str, stdout: &[u8], stderr: &[u8]) {
 
 fn describe_failure(name: &str, status: &std::process::ExitStatus, stderr: &[u8]) -> String {
     let how = describe_status(status);
-    let tail: Vec<&str> = std::str::from_utf8(stderr).unwrap_or("").lines().rev().take(5).collect();
-    let mut msg = format!("no_leak: the isolated child process for `{name}` {how} before reporting");
+    let tail: Vec<&str> = std::str::from_utf8(stderr)
+        .unwrap_or("")
+        .lines()
+        .rev()
+        .take(5)
+        .collect();
+    let mut msg =
+        format!("no_leak: the isolated child process for `{name}` {how} before reporting");
     if !tail.is_empty() {
         msg.push_str("\n  its last stderr lines:");
         for l in tail.iter().rev() {
@@ -171,7 +191,11 @@ fn describe_failure(name: &str, status: &std::process::ExitStatus, stderr: &[u8]
 pub(crate) fn describe_status(status: &std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     if let Some(sig) = status.signal() {
-        let core = if status.core_dumped() { ", core dumped" } else { "" };
+        let core = if status.core_dumped() {
+            ", core dumped"
+        } else {
+            ""
+        };
         format!("was killed by signal {sig} ({}{core})", signal_name(sig))
     } else {
         match status.code() {

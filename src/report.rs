@@ -190,7 +190,10 @@ impl Report {
 
     /// Why `dim` was not measured, or `None` if it was.
     pub fn not_measured_reason(&self, dim: Dimension) -> Option<&str> {
-        self.not_measured.iter().find(|(d, _)| *d == dim).map(|(_, why)| why.as_str())
+        self.not_measured
+            .iter()
+            .find(|(d, _)| *d == dim)
+            .map(|(_, why)| why.as_str())
     }
 }
 
@@ -209,7 +212,11 @@ impl fmt::Display for Report {
             return write!(f, "no_leak: `{}` not measured: NO_LEAK=off", self.name);
         }
         if let Some(why) = &self.unmeasurable {
-            writeln!(f, "no_leak: `{}` cannot be checked: heap not measured", self.name)?;
+            writeln!(
+                f,
+                "no_leak: `{}` cannot be checked: heap not measured",
+                self.name
+            )?;
             return write!(f, "  why: {}", why.replace('\n', "\n       "));
         }
         if self.exceeded.is_empty() {
@@ -229,8 +236,11 @@ impl fmt::Display for Report {
                 c.max_bytes,
                 c.max_blocks
             )?;
-            let per: Vec<String> =
-                self.per_run.iter().map(|d| format!("{}/{}", signed(d.bytes), signed(d.blocks))).collect();
+            let per: Vec<String> = self
+                .per_run
+                .iter()
+                .map(|d| format!("{}/{}", signed(d.bytes), signed(d.blocks)))
+                .collect();
             writeln!(f, "  per run:   {}  (B/blocks)", per.join(", "))?;
             writeln!(
                 f,
@@ -239,11 +249,14 @@ impl fmt::Display for Report {
             )?;
         }
         match (self.peak_bytes, c.max_peak_bytes) {
-            (Some(p), Some(max)) => writeln!(f, "  peak:      {p} B in the worst run (bound: {max} B)")?,
+            (Some(p), Some(max)) => {
+                writeln!(f, "  peak:      {p} B in the worst run (bound: {max} B)")?
+            }
             (None, Some(_)) => writeln!(
                 f,
                 "  peak:      not measured ({})",
-                self.not_measured_reason(Dimension::Peak).unwrap_or("unknown")
+                self.not_measured_reason(Dimension::Peak)
+                    .unwrap_or("unknown")
             )?,
             _ => {}
         }
@@ -269,12 +282,20 @@ impl fmt::Display for Report {
         }
         if !self.new_threads.is_empty() {
             writeln!(f, "  new threads:")?;
-            let groups = group(&self.new_threads, |t| format!("\"{}\" {}", t.name, t.state), |t| t.tid.to_string());
+            let groups = group(
+                &self.new_threads,
+                |t| format!("\"{}\" {}", t.name, t.state),
+                |t| t.tid.to_string(),
+            );
             write_groups(f, &groups, "tid", "tids")?;
         }
         if !self.new_fds.is_empty() {
             writeln!(f, "  new fds:")?;
-            let groups = group(&self.new_fds, |d| format!("-> {}", d.target), |d| d.fd.to_string());
+            let groups = group(
+                &self.new_fds,
+                |d| format!("-> {}", d.target),
+                |d| d.fd.to_string(),
+            );
             write_groups(f, &groups, "fd", "fds")?;
         }
         if !self.settle_wait.is_zero() {
@@ -282,14 +303,22 @@ impl fmt::Display for Report {
                 f,
                 "  settled:   waited {} ms{}",
                 self.settle_wait.as_millis(),
-                if self.settle_gave_up { format!(" (gave up at settle_ms = {})", c.settle_ms) } else { String::new() }
+                if self.settle_gave_up {
+                    format!(" (gave up at settle_ms = {})", c.settle_ms)
+                } else {
+                    String::new()
+                }
             )?;
         }
         let scope = match self.scope {
             Scope::Process => "whole process",
             Scope::CallingThread => "calling thread only (other tests share this process)",
         };
-        write!(f, "  config:    warmup = {}, runs = {}, counted: {scope}", c.warmup, c.runs)?;
+        write!(
+            f,
+            "  config:    warmup = {}, runs = {}, counted: {scope}",
+            c.warmup, c.runs
+        )?;
         if !self.exceeded.is_empty() {
             write!(
                 f,
@@ -308,7 +337,11 @@ impl fmt::Display for Report {
 }
 
 /// Groups items with the same description, keeping first-seen order: (description, ids).
-fn group<T>(items: &[T], desc: impl Fn(&T) -> String, id: impl Fn(&T) -> String) -> Vec<(String, Vec<String>)> {
+fn group<T>(
+    items: &[T],
+    desc: impl Fn(&T) -> String,
+    id: impl Fn(&T) -> String,
+) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for it in items {
         let d = desc(it);
@@ -323,12 +356,22 @@ fn group<T>(items: &[T], desc: impl Fn(&T) -> String, id: impl Fn(&T) -> String)
 /// At most this many lines list new threads or fds; the rest are counted.
 const MAX_GROUPS: usize = 8;
 
-fn write_groups(f: &mut fmt::Formatter<'_>, groups: &[(String, Vec<String>)], one: &str, many: &str) -> fmt::Result {
+fn write_groups(
+    f: &mut fmt::Formatter<'_>,
+    groups: &[(String, Vec<String>)],
+    one: &str,
+    many: &str,
+) -> fmt::Result {
     for (desc, ids) in groups.iter().take(MAX_GROUPS) {
         if ids.len() == 1 {
             writeln!(f, "    - {one} {} {desc}", ids[0])?;
         } else {
-            writeln!(f, "    - {} x {desc} ({many} {})", ids.len(), ids.join(", "))?;
+            writeln!(
+                f,
+                "    - {} x {desc} ({many} {})",
+                ids.len(),
+                ids.join(", ")
+            )?;
         }
     }
     if groups.len() > MAX_GROUPS {

@@ -311,29 +311,48 @@ mod numbers {
         assert_eq!(r.exceeded, [Dimension::Heap], "{r}");
         assert_eq!(r.net_bytes(), 5 * 16, "{r}");
         assert_eq!(r.net_blocks(), 5, "{r}");
-        assert!(r.per_run.iter().all(|d| d.bytes == 16 && d.blocks == 1), "{r}");
-        assert!(r.to_string().contains("+16/+1, +16/+1, +16/+1, +16/+1, +16/+1"), "{r}");
+        assert!(
+            r.per_run.iter().all(|d| d.bytes == 16 && d.blocks == 1),
+            "{r}"
+        );
+        assert!(
+            r.to_string()
+                .contains("+16/+1, +16/+1, +16/+1, +16/+1, +16/+1"),
+            "{r}"
+        );
     }
 
     #[test]
     #[no_leak::isolated]
     fn forever_thread_is_one_thread_per_run_and_named() {
-        let r = Config::new().runs(3).settle_ms(250).measure(spawn_forever_thread);
+        let r = Config::new()
+            .runs(3)
+            .settle_ms(250)
+            .measure(spawn_forever_thread);
         assert_eq!(r.exceeded, [Dimension::Heap, Dimension::Threads], "{r}");
         assert_eq!(r.net_threads(), Some(3), "{r}");
         assert_eq!(r.new_threads.len(), 3, "{r}");
         assert!(r.new_threads.iter().all(|t| t.name == "forever"), "{r}");
-        assert!(r.settle_gave_up && r.settle_wait >= Duration::from_millis(250), "{r}");
+        assert!(
+            r.settle_gave_up && r.settle_wait >= Duration::from_millis(250),
+            "{r}"
+        );
         assert!(r.to_string().contains("\"forever\" S (sleeping)"), "{r}");
     }
 
     #[test]
     #[no_leak::isolated]
     fn parked_socket_is_one_fd_per_run_and_described() {
-        let r = Config::new().runs(4).settle_ms(250).measure(park_socket_in_static);
+        let r = Config::new()
+            .runs(4)
+            .settle_ms(250)
+            .measure(park_socket_in_static);
         assert!(r.exceeds(Dimension::Fds), "{r}");
         assert_eq!(r.net_fds(), Some(4), "{r}");
-        assert!(r.new_fds.iter().all(|f| f.target.starts_with("socket:[")), "{r}");
+        assert!(
+            r.new_fds.iter().all(|f| f.target.starts_with("socket:[")),
+            "{r}"
+        );
     }
 
     #[test]
@@ -341,7 +360,10 @@ mod numbers {
     fn joined_thread_leak_counts_exactly() {
         let r = Config::new().measure(leak_on_joined_thread);
         assert_eq!(r.exceeded, [Dimension::Heap], "{r}");
-        assert!(r.per_run.iter().all(|d| d.bytes == 48 && d.blocks == 1), "{r}");
+        assert!(
+            r.per_run.iter().all(|d| d.bytes == 48 && d.blocks == 1),
+            "{r}"
+        );
     }
 
     #[test]

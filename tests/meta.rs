@@ -24,7 +24,11 @@ fn run(args: &[&str], envs: &[(&str, &str)]) -> (Output, String) {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out, text)
 }
 
@@ -88,7 +92,10 @@ mod gated {
                     std::thread::park();
                 })
                 .unwrap();
-            FILES.lock().unwrap().push(std::fs::File::open("Cargo.toml").unwrap());
+            FILES
+                .lock()
+                .unwrap()
+                .push(std::fs::File::open("Cargo.toml").unwrap());
         }
     }
 
@@ -132,7 +139,9 @@ fn crashed_child_is_reported_with_its_signal() {
     let (out, text) = run_one("gated::aborts", &[]);
     assert!(!out.status.success(), "{text}");
     assert!(
-        text.contains("the isolated child process for `gated::aborts` was killed by signal 6 (SIGABRT)"),
+        text.contains(
+            "the isolated child process for `gated::aborts` was killed by signal 6 (SIGABRT)"
+        ),
         "{text}"
     );
 }
@@ -141,7 +150,10 @@ fn crashed_child_is_reported_with_its_signal() {
 fn child_that_exits_without_a_verdict_is_reported() {
     let (out, text) = run_one("gated::exits_early", &[]);
     assert!(!out.status.success(), "{text}");
-    assert!(text.contains("`gated::exits_early` exited with status 3 before reporting"), "{text}");
+    assert!(
+        text.contains("`gated::exits_early` exited with status 3 before reporting"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -164,20 +176,46 @@ fn body_panic_keeps_its_message_and_location() {
 fn report_layout() {
     let (out, text) = run_one("gated::leaks_everything", &[]);
     assert!(!out.status.success(), "{text}");
-    let first = text.lines().find(|l| l.starts_with("no_leak: ")).expect(&text);
-    assert_eq!(first, "no_leak: `gated::leaks_everything` leaked: heap, threads, fds", "{text}");
-    for label in ["  heap:", "  per run:", "  live:", "  threads:", "  fds:", "  new threads:", "  new fds:", "  settled:", "  config:", "  hint:"] {
+    let first = text
+        .lines()
+        .find(|l| l.starts_with("no_leak: "))
+        .expect(&text);
+    assert_eq!(
+        first, "no_leak: `gated::leaks_everything` leaked: heap, threads, fds",
+        "{text}"
+    );
+    for label in [
+        "  heap:",
+        "  per run:",
+        "  live:",
+        "  threads:",
+        "  fds:",
+        "  new threads:",
+        "  new fds:",
+        "  settled:",
+        "  config:",
+        "  hint:",
+    ] {
         assert!(text.contains(label), "missing {label:?} in\n{text}");
     }
-    assert!(text.contains("5 x \"meta-sleeper\""), "threads are grouped by name:\n{text}");
-    assert!(text.contains("-> /work/") || text.contains("Cargo.toml"), "{text}");
+    assert!(
+        text.contains("5 x \"meta-sleeper\""),
+        "threads are grouped by name:\n{text}"
+    );
+    assert!(
+        text.contains("-> /work/") || text.contains("Cargo.toml"),
+        "{text}"
+    );
     assert!(text.contains("settled:   waited"), "{text}");
     assert!(text.contains("(gave up at settle_ms = 300)"), "{text}");
 }
 
 #[test]
 fn no_leak_off_runs_bodies_once_and_says_so_once() {
-    let (out, text) = run(&["gated::leaks_", "--test-threads=1"], &[("NO_LEAK", "off")]);
+    let (out, text) = run(
+        &["gated::leaks_", "--test-threads=1"],
+        &[("NO_LEAK", "off")],
+    );
     assert!(out.status.success(), "{text}");
     assert_eq!(text.matches("NO_LEAK=off").count(), 1, "{text}");
     assert!(text.contains("2 passed"), "{text}");
@@ -188,23 +226,36 @@ fn no_leak_off_runs_bodies_once_and_says_so_once() {
 #[test]
 fn same_numbers_in_every_mode() {
     fn summary(text: &str) -> Vec<String> {
-        let mut lines = text.lines().skip_while(|l| !l.starts_with("no_leak: `gated::leaks_a_box`"));
+        let mut lines = text
+            .lines()
+            .skip_while(|l| !l.starts_with("no_leak: `gated::leaks_a_box`"));
         let first = lines.next().map(str::to_string);
         let labelled = lines.filter(|l| {
-            ["  heap:", "  per run:", "  threads:", "  fds:"].iter().any(|p| l.starts_with(p))
+            ["  heap:", "  per run:", "  threads:", "  fds:"]
+                .iter()
+                .any(|p| l.starts_with(p))
         });
-        first.into_iter().chain(labelled.take(4).map(str::to_string)).collect()
+        first
+            .into_iter()
+            .chain(labelled.take(4).map(str::to_string))
+            .collect()
     }
     let (_, parallel) = run(&["gated::", "--test-threads=4"], &[]);
     let (_, serial) = run_one("gated::leaks_a_box", &[]);
     let (_, nextest) = run(
         &["gated::leaks_a_box", "--exact", "--nocapture"],
-        &[("NEXTEST", "1"), ("NEXTEST_EXECUTION_MODE", "process-per-test")],
+        &[
+            ("NEXTEST", "1"),
+            ("NEXTEST_EXECUTION_MODE", "process-per-test"),
+        ],
     );
     let want = summary(&serial);
     assert_eq!(want.len(), 5, "{serial}");
     assert!(want[1].contains("+40 B, +5 blocks"), "{serial}");
-    assert!(want[2].contains("+8/+1, +8/+1, +8/+1, +8/+1, +8/+1"), "{serial}");
+    assert!(
+        want[2].contains("+8/+1, +8/+1, +8/+1, +8/+1, +8/+1"),
+        "{serial}"
+    );
     let par: Vec<String> = summary(&parallel);
     assert_eq!(par, want, "parallel run differs:\n{parallel}");
     assert_eq!(summary(&nextest), want, "nextest mode differs:\n{nextest}");

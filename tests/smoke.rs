@@ -23,9 +23,14 @@ fn panics() {
 
 #[test]
 fn closure_thread_scope() {
-    let r = no_leak::Config::new().measure(|| { std::mem::forget(vec![0u8; 16]); });
+    let r = no_leak::Config::new().measure(|| {
+        std::mem::forget(vec![0u8; 16]);
+    });
     println!("{r}");
     assert!(r.is_leak());
     assert_eq!(r.net_bytes(), 80, "{r}");
-    assert_eq!(r.per_run.iter().map(|d| d.bytes).collect::<Vec<_>>(), [16; 5]);
+    assert_eq!(
+        r.per_run.iter().map(|d| d.bytes).collect::<Vec<_>>(),
+        [16; 5]
+    );
 }

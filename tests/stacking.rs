@@ -57,7 +57,15 @@ fn diverging_body_compiles_and_is_not_rerun() {
 }
 
 #[test]
-#[no_leak(warmup = 3, runs = 10, max_bytes = 64, max_blocks = 1, max_threads = 0, max_fds = 0, settle_ms = 1500)]
+#[no_leak(
+    warmup = 3,
+    runs = 10,
+    max_bytes = 64,
+    max_blocks = 1,
+    max_threads = 0,
+    max_fds = 0,
+    settle_ms = 1500
+)]
 fn tolerant() -> Result<(), MyError> {
     Ok(())
 }
@@ -180,7 +188,11 @@ fn check_inside_check() {
 #[test]
 fn leaky_inner_check_panics_inside_the_outer() {
     let r = std::panic::catch_unwind(|| {
-        no_leak::check(|| no_leak::Config::new().name("inner").check(|| std::mem::forget(vec![1u8; 4])))
+        no_leak::check(|| {
+            no_leak::Config::new()
+                .name("inner")
+                .check(|| std::mem::forget(vec![1u8; 4]))
+        })
     });
     let msg = r.unwrap_err();
     let msg = msg.downcast_ref::<String>().unwrap();

@@ -138,8 +138,12 @@ pub fn arc_cycle() {
     struct Node {
         other: Mutex<Option<Arc<Node>>>,
     }
-    let a = Arc::new(Node { other: Mutex::new(None) });
-    let b = Arc::new(Node { other: Mutex::new(Some(a.clone())) });
+    let a = Arc::new(Node {
+        other: Mutex::new(None),
+    });
+    let b = Arc::new(Node {
+        other: Mutex::new(Some(a.clone())),
+    });
     *a.other.lock().unwrap() = Some(b);
 }
 
@@ -153,14 +157,20 @@ pub struct Button {
 
 /// Leaky: the callback stored in the button captures an `Rc` of the button itself.
 pub fn closure_captures_owner() {
-    let button = Rc::new(Button { label: "ok".repeat(8), on_click: RefCell::new(None) });
+    let button = Rc::new(Button {
+        label: "ok".repeat(8),
+        on_click: RefCell::new(None),
+    });
     let me = button.clone();
     *button.on_click.borrow_mut() = Some(Box::new(move || me.label.len()));
 }
 
 /// Fixed: the callback captures a `Weak`.
 pub fn closure_captures_weak() {
-    let button = Rc::new(Button { label: "ok".repeat(8), on_click: RefCell::new(None) });
+    let button = Rc::new(Button {
+        label: "ok".repeat(8),
+        on_click: RefCell::new(None),
+    });
     let me = Rc::downgrade(&button);
     *button.on_click.borrow_mut() =
         Some(Box::new(move || me.upgrade().map_or(0, |b| b.label.len())));
@@ -175,7 +185,11 @@ static NEXT_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 /// Leaky: every call caches under a new key and nothing is ever removed.
 pub fn unbounded_cache_insert() {
     let k = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-    UNBOUNDED.lock().unwrap().get_or_insert_with(HashMap::new).insert(k, vec![0; 1024]);
+    UNBOUNDED
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(k, vec![0; 1024]);
 }
 
 /// A cache that keeps at most `cap` entries, evicting the oldest.
@@ -189,7 +203,11 @@ impl BoundedCache {
     pub fn new(cap: usize) -> Self {
         // Room for four times the entries: the table then never needs to grow, only to rehash in
         // place, so steady churn allocates nothing.
-        BoundedCache { cap, map: HashMap::with_capacity(cap * 4 + 4), order: VecDeque::with_capacity(cap + 1) }
+        BoundedCache {
+            cap,
+            map: HashMap::with_capacity(cap * 4 + 4),
+            order: VecDeque::with_capacity(cap + 1),
+        }
     }
 
     pub fn insert(&mut self, k: u64, v: Vec<u8>) {
@@ -213,7 +231,11 @@ static BOUNDED: Mutex<Option<BoundedCache>> = Mutex::new(None);
 /// Fixed: the global cache is bounded; once full, each insert evicts one entry.
 pub fn bounded_cache_insert() {
     let k = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-    BOUNDED.lock().unwrap().get_or_insert_with(|| BoundedCache::new(2)).insert(k, vec![0; 1024]);
+    BOUNDED
+        .lock()
+        .unwrap()
+        .get_or_insert_with(|| BoundedCache::new(2))
+        .insert(k, vec![0; 1024]);
 }
 
 /// A cache whose entries expire; expired entries are purged on every insert.
@@ -224,7 +246,10 @@ pub struct PurgingTtlCache {
 
 impl PurgingTtlCache {
     pub fn new(ttl: Duration) -> Self {
-        PurgingTtlCache { ttl, map: HashMap::with_capacity(8) }
+        PurgingTtlCache {
+            ttl,
+            map: HashMap::with_capacity(8),
+        }
     }
 
     pub fn insert(&mut self, k: u64, v: Vec<u8>) {
@@ -256,7 +281,10 @@ struct TtlInner {
 impl TtlInner {
     fn purge(&self) {
         let now = Instant::now();
-        self.map.lock().unwrap().retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
+        self.map
+            .lock()
+            .unwrap()
+            .retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
     }
 }
 
@@ -268,7 +296,10 @@ pub struct LeakyTtlCache {
 
 impl LeakyTtlCache {
     pub fn new(ttl: Duration) -> Self {
-        let inner = Arc::new(TtlInner { map: Mutex::new(HashMap::new()), ttl });
+        let inner = Arc::new(TtlInner {
+            map: Mutex::new(HashMap::new()),
+            ttl,
+        });
         let worker = inner.clone();
         thread::Builder::new()
             .name("ttl-cleanup".into())
@@ -281,7 +312,11 @@ impl LeakyTtlCache {
     }
 
     pub fn insert(&self, k: u64, v: Vec<u8>) {
-        self.inner.map.lock().unwrap().insert(k, (Instant::now(), v));
+        self.inner
+            .map
+            .lock()
+            .unwrap()
+            .insert(k, (Instant::now(), v));
     }
 }
 
@@ -295,7 +330,10 @@ pub struct TtlCache {
 
 impl TtlCache {
     pub fn new(ttl: Duration) -> Self {
-        let inner = Arc::new(TtlInner { map: Mutex::new(HashMap::new()), ttl });
+        let inner = Arc::new(TtlInner {
+            map: Mutex::new(HashMap::new()),
+            ttl,
+        });
         let worker = inner.clone();
         let (stop, stopped) = mpsc::channel::<()>();
         let cleanup = thread::Builder::new()
@@ -308,11 +346,19 @@ impl TtlCache {
                 }
             })
             .unwrap();
-        TtlCache { inner, stop: Some(stop), cleanup: Some(cleanup) }
+        TtlCache {
+            inner,
+            stop: Some(stop),
+            cleanup: Some(cleanup),
+        }
     }
 
     pub fn insert(&self, k: u64, v: Vec<u8>) {
-        self.inner.map.lock().unwrap().insert(k, (Instant::now(), v));
+        self.inner
+            .map
+            .lock()
+            .unwrap()
+            .insert(k, (Instant::now(), v));
     }
 }
 
@@ -337,7 +383,9 @@ pub struct LeakyBus {
 
 impl LeakyBus {
     pub const fn new() -> Self {
-        LeakyBus { listeners: Mutex::new(Vec::new()) }
+        LeakyBus {
+            listeners: Mutex::new(Vec::new()),
+        }
     }
 
     pub fn subscribe(&self, f: Listener) {
@@ -357,7 +405,9 @@ pub static LEAKY_BUS: LeakyBus = LeakyBus::new();
 pub fn handle_request_leaky() {
     let buf = Arc::new(Mutex::new(Vec::<u8>::with_capacity(64)));
     let b = buf.clone();
-    LEAKY_BUS.subscribe(Box::new(move |m| b.lock().unwrap().extend_from_slice(m.as_bytes())));
+    LEAKY_BUS.subscribe(Box::new(move |m| {
+        b.lock().unwrap().extend_from_slice(m.as_bytes())
+    }));
     LEAKY_BUS.publish("hello");
 }
 
@@ -374,7 +424,10 @@ pub struct Subscription<'a> {
 
 impl Bus {
     pub const fn new() -> Self {
-        Bus { listeners: Mutex::new(Vec::new()), next: std::sync::atomic::AtomicU64::new(0) }
+        Bus {
+            listeners: Mutex::new(Vec::new()),
+            next: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     pub fn subscribe(&self, f: Listener) -> Subscription<'_> {
@@ -392,7 +445,11 @@ impl Bus {
 
 impl Drop for Subscription<'_> {
     fn drop(&mut self) {
-        self.bus.listeners.lock().unwrap().retain(|(id, _)| *id != self.id);
+        self.bus
+            .listeners
+            .lock()
+            .unwrap()
+            .retain(|(id, _)| *id != self.id);
     }
 }
 
@@ -401,7 +458,9 @@ pub static BUS: Bus = Bus::new();
 pub fn handle_request_fixed() {
     let buf = Arc::new(Mutex::new(Vec::<u8>::with_capacity(64)));
     let b = buf.clone();
-    let _sub = BUS.subscribe(Box::new(move |m| b.lock().unwrap().extend_from_slice(m.as_bytes())));
+    let _sub = BUS.subscribe(Box::new(move |m| {
+        b.lock().unwrap().extend_from_slice(m.as_bytes())
+    }));
     BUS.publish("hello");
 }
 
@@ -425,7 +484,11 @@ fn start_worker(name: &str) -> Worker {
             {}
         })
         .unwrap();
-    Worker { data: vec![0; 256], stop, handle: Some(handle) }
+    Worker {
+        data: vec![0; 256],
+        stop,
+        handle: Some(handle),
+    }
 }
 
 static SERVICE_WORKERS: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
@@ -503,7 +566,9 @@ static OPEN_FILES: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
 
 /// Leaky: every call opens a file and parks it in a static.
 pub fn park_file_in_static() {
-    let f = std::fs::File::open("/proc/self/stat").or_else(|_| std::fs::File::open("Cargo.toml")).unwrap();
+    let f = std::fs::File::open("/proc/self/stat")
+        .or_else(|_| std::fs::File::open("Cargo.toml"))
+        .unwrap();
     OPEN_FILES.lock().unwrap().push(f);
 }
 
