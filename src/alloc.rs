@@ -20,7 +20,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 
 /// A [`GlobalAlloc`] that counts live bytes and blocks for no_leak, then forwards to `A`.
 ///
@@ -136,9 +136,13 @@ static OVERFLOW: Overflow = Overflow {
 /// Set once any thread has claimed a slot: a `CountingAlloc` is the process's allocator.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-/// While set, every allocation also updates [`LIVE`] and [`PEAK`]: an exact process-wide high-water
-/// mark, paid for (a contended atomic) only while a quiet, isolated process measures peak.
-static PEAK_MODE: AtomicBool = AtomicBool::new(false);
+/// While not `PEAK_OFF`, every allocation also updates [`LIVE`] and [`PEAK`]: an exact process-wide
+/// high-water mark, paid for (a contended atomic) only while a quiet process measures peak.
+/// `PEAK_ALL` counts every thread; `PEAK_NOT_MAIN` leaves out the main thread (libtest's harness).
+static PEAK_MODE: AtomicU8 = AtomicU8::new(PEAK_OFF);
+const PEAK_OFF: u8 = 0;
+const PEAK_ALL: u8 = 1;
+const PEAK_NOT_MAIN: u8 = 2;
 static LIVE: AtomicI64 = AtomicI64::new(0);
 static PEAK: AtomicI64 = AtomicI64::new(0);
 
@@ -235,6 +239,16 @@ fn with_slot(f: impl FnOnce(Option<&'static Slot>)) {
     f(slot)
 }
 
+/// Whether this allocation or free moves the process-wide peak counters.
+#[inline(always)]
+fn peak_counts(slot: Option<&Slot>) -> bool {
+    match PEAK_MODE.load(Relaxed) {
+        PEAK_OFF => false,
+        PEAK_ALL => true,
+        _ => !slot.is_some_and(|s| s.is_main.load(Relaxed)),
+    }
+}
+
 #[inline(always)]
 fn count_alloc(size: usize) {
     with_slot(|slot| {
@@ -245,7 +259,7 @@ fn count_alloc(size: usize) {
                 OVERFLOW.alloc_blocks.fetch_add(1, Relaxed);
             }
         }
-        if PEAK_MODE.load(Relaxed) && !slot.is_some_and(|s| s.is_main.load(Relaxed)) {
+        if peak_counts(slot) {
             let live = LIVE.fetch_add(size as i64, Relaxed) + size as i64;
             PEAK.fetch_max(live, Relaxed);
         }
@@ -262,7 +276,7 @@ fn count_free(size: usize) {
                 OVERFLOW.free_blocks.fetch_add(1, Relaxed);
             }
         }
-        if PEAK_MODE.load(Relaxed) && !slot.is_some_and(|s| s.is_main.load(Relaxed)) {
+        if peak_counts(slot) {
             LIVE.fetch_sub(size as i64, Relaxed);
         }
     })
@@ -414,8 +428,15 @@ pub(crate) struct PeakWindow {
 }
 
 impl PeakWindow {
-    pub(crate) fn start() -> PeakWindow {
-        let owner = !PEAK_MODE.swap(true, SeqCst);
+    pub(crate) fn start(exclude_main: bool) -> PeakWindow {
+        let mode = if exclude_main {
+            PEAK_NOT_MAIN
+        } else {
+            PEAK_ALL
+        };
+        let owner = PEAK_MODE
+            .compare_exchange(PEAK_OFF, mode, SeqCst, SeqCst)
+            .is_ok();
         PeakWindow { owner }
     }
 
@@ -435,7 +456,7 @@ impl PeakWindow {
 impl Drop for PeakWindow {
     fn drop(&mut self) {
         if self.owner {
-            PEAK_MODE.store(false, SeqCst);
+            PEAK_MODE.store(PEAK_OFF, SeqCst);
         }
     }
 }

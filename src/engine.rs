@@ -243,8 +243,8 @@ pub(crate) fn measure<R: Outcome>(
     };
     let fds_before = if census_on { census::fds() } else { None };
     let mut deltas: Vec<RunDelta> = Vec::with_capacity(cfg.runs as usize);
-    let peak_window =
-        (scope == Scope::Process && source == HeapSource::NoLeak).then(alloc::PeakWindow::start);
+    let peak_window = (scope == Scope::Process && source == HeapSource::NoLeak)
+        .then(|| alloc::PeakWindow::start(exclude_main));
     let thread_peak = scope == Scope::CallingThread && source == HeapSource::NoLeak;
 
     let heap_before = meter.heap();
@@ -284,7 +284,7 @@ pub(crate) fn measure<R: Outcome>(
     let mut threads_after = threads_before.as_ref().and_then(|_| census::thread_ids());
     let mut fds_after = fds_before.as_ref().and_then(|_| census::fds());
     let verdict = |heap: Heap, threads: &Option<BTreeSet<u32>>, fds: &Option<BTreeSet<i32>>| {
-        let over = |before: i64, after: i64, max: u64| after - before > max as i64;
+        let over = |before: i64, after: i64, max: u64| i128::from(after - before) > i128::from(max);
         let count = |b: &Option<BTreeSet<u32>>, a: &Option<BTreeSet<u32>>| {
             b.as_ref()
                 .zip(a.as_ref())

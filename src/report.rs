@@ -133,7 +133,7 @@ impl Report {
     /// Recomputes [`Report::exceeded`] from the counts and the bounds.
     pub(crate) fn evaluate(&mut self) {
         let c = &self.config;
-        let over = |n: Option<Count>, max: u64| n.is_some_and(|n| n.net() > max as i64);
+        let over = |n: Option<Count>, max: u64| n.is_some_and(|n| i128::from(n.net()) > i128::from(max));
         let mut ex = Vec::new();
         if over(self.bytes, c.max_bytes) || over(self.blocks, c.max_blocks) {
             ex.push(Dimension::Heap);
@@ -282,11 +282,29 @@ impl fmt::Display for Report {
         }
         if !self.new_threads.is_empty() {
             writeln!(f, "  new threads:")?;
-            let groups = group(
+            // One line per thread name; states are summed up when they differ.
+            let mut groups = group(
                 &self.new_threads,
-                |t| format!("\"{}\" {}", t.name, t.state),
+                |t| format!("\"{}\"", t.name),
                 |t| t.tid.to_string(),
             );
+            for (desc, tids) in groups.iter_mut() {
+                let of_group: Vec<&ThreadInfo> = self
+                    .new_threads
+                    .iter()
+                    .filter(|t| tids.contains(&t.tid.to_string()))
+                    .collect();
+                let states = group(&of_group, |t| t.state.clone(), |_| String::new());
+                let states: Vec<String> = match states.as_slice() {
+                    [(one, _)] => vec![one.clone()],
+                    many => many
+                        .iter()
+                        .map(|(s, n)| format!("{} {s}", n.len()))
+                        .collect(),
+                };
+                desc.push(' ');
+                desc.push_str(&states.join(", "));
+            }
             write_groups(f, &groups, "tid", "tids")?;
         }
         if !self.new_fds.is_empty() {

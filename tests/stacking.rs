@@ -198,3 +198,9 @@ fn leaky_inner_check_panics_inside_the_outer() {
     let msg = msg.downcast_ref::<String>().unwrap();
     assert!(msg.starts_with("no_leak: `inner` leaked: heap\n"), "{msg}");
 }
+
+#[test]
+#[no_leak(max_bytes = 18446744073709551615, max_blocks = 18446744073709551615)]
+fn largest_bounds_accept_everything() {
+    std::mem::forget(vec![0u8; 8]);
+}

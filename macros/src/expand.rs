@@ -1,6 +1,6 @@
 //! Code generation.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Item, ItemFn, ReturnType};
@@ -44,18 +44,25 @@ pub fn entry(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let f = match item {
         Item::Fn(f) => f,
         other => {
-            let mut errors = vec![syn::Error::new(
-                item_span(&other),
-                format!("{} goes on a test function", kind.written()),
-            )];
-            errors.extend(parsed_args.err());
+            // In source order: the attribute's own arguments first, then the item.
+            let (span, what) = item_kind(&other);
+            let mut errors: Vec<_> = parsed_args.err().into_iter().collect();
+            errors.push(syn::Error::new(
+                span,
+                format!("{} goes on a test function, not on {what}", kind.written()),
+            ));
             return fallback(other.into_token_stream(), &errors);
         }
     };
+    // In source order: the attribute's own arguments first, then the function.
     let mut errors = Vec::new();
-    let asyncness = valid::check_async(&f, kind.written()).map_err(|e| errors.push(e)).ok();
-    let has_args = valid::check_args(&f, kind.written()).map_err(|e| errors.push(e)).ok();
     let args = parsed_args.map_err(|e| errors.push(e)).ok();
+    let asyncness = valid::check_async(&f, kind.written())
+        .map_err(|e| errors.push(e))
+        .ok();
+    let has_args = valid::check_args(&f, kind.written())
+        .map_err(|e| errors.push(e))
+        .ok();
     if !errors.is_empty() {
         return fallback(f.into_token_stream(), &errors);
     }
@@ -105,10 +112,22 @@ fn reattach(kind: Kind, args: TokenStream, mut f: ItemFn, after: Option<usize>) 
 }
 
 fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
-    let ItemFn { attrs, vis, sig, block } = f;
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = f;
     let ret = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
+    };
+    // The runner's `R: Outcome` bound is what rejects a bad return type. Naming `R` explicitly,
+    // with the return type as the user wrote it, makes rustc point the error at that type rather
+    // than at the attribute.
+    let callee = match kind {
+        Kind::Check => quote!(::no_leak::__private::run_test::<#ret>),
+        Kind::Isolated => quote!(::no_leak::__private::run_isolated::<#ret>),
     };
     let call = match kind {
         Kind::Check => {
@@ -117,14 +136,14 @@ fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
                 quote!(.#k(#lit))
             });
             quote! {
-                ::no_leak::__private::run_test(
+                #callee(
                     ::no_leak::Config::new() #(#setters)*,
                     || -> #ret #block,
                 )
             }
         }
         Kind::Isolated => quote! {
-            ::no_leak::__private::run_isolated(|| -> #ret #block)
+            #callee(|| -> #ret #block)
         },
     };
     quote! {
@@ -135,20 +154,25 @@ fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
     }
 }
 
-/// The span to blame when the attribute is not on a function: the item's name where it has one.
-fn item_span(item: &Item) -> proc_macro2::Span {
+/// The span to blame when the attribute is not on a function (the item's keyword), and what the
+/// item is, for the message.
+fn item_kind(item: &Item) -> (Span, &'static str) {
     match item {
-        Item::Struct(i) => i.struct_token.span,
-        Item::Enum(i) => i.enum_token.span,
-        Item::Const(i) => i.const_token.span,
-        Item::Static(i) => i.static_token.span,
-        Item::Mod(i) => i.mod_token.span,
-        Item::Impl(i) => i.impl_token.span,
-        Item::Trait(i) => i.trait_token.span,
-        Item::Type(i) => i.type_token.span,
-        Item::Use(i) => i.use_token.span,
-        Item::Union(i) => i.union_token.span,
-        other => other.span(),
+        Item::Struct(i) => (i.struct_token.span, "a struct"),
+        Item::Enum(i) => (i.enum_token.span, "an enum"),
+        Item::Union(i) => (i.union_token.span, "a union"),
+        Item::Const(i) => (i.const_token.span, "a const"),
+        Item::Static(i) => (i.static_token.span, "a static"),
+        Item::Mod(i) => (i.mod_token.span, "a module"),
+        Item::Impl(i) => (i.impl_token.span, "an impl block"),
+        Item::Trait(i) => (i.trait_token.span, "a trait"),
+        Item::TraitAlias(i) => (i.trait_token.span, "a trait alias"),
+        Item::Type(i) => (i.type_token.span, "a type alias"),
+        Item::Use(i) => (i.use_token.span, "a `use` declaration"),
+        Item::ExternCrate(i) => (i.extern_token.span, "an `extern crate`"),
+        Item::ForeignMod(i) => (i.abi.extern_token.span, "an `extern` block"),
+        Item::Macro(i) => (i.mac.path.span(), "a macro invocation"),
+        other => (other.span(), "this item"),
     }
 }
 

@@ -51,8 +51,8 @@ pub fn check_args(f: &ItemFn, what: &str) -> syn::Result<bool> {
     if f.attrs.iter().any(is_rstest) {
         return Ok(true);
     }
-    Err(syn::Error::new(
-        f.sig.inputs.span(),
+    Err(syn::Error::new_spanned(
+        &f.sig.inputs,
         format!(
             "{what} test functions take no arguments; for cases and fixtures put `#[rstest]` on \
              the function"

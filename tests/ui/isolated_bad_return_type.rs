@@ -1,0 +1,6 @@
+#[no_leak::isolated]
+fn returns_an_option() -> Option<()> {
+    None
+}
+
+fn main() {}

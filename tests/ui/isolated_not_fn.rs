@@ -1,0 +1,6 @@
+#[no_leak::isolated]
+struct Fixture;
+
+fn main() {
+    let _ = Fixture;
+}

@@ -1,0 +1,6 @@
+use no_leak::no_leak;
+
+#[no_leak(runs = 0)]
+fn no_runs() {}
+
+fn main() {}

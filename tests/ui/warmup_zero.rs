@@ -1,0 +1,6 @@
+use no_leak::no_leak;
+
+#[no_leak(warmup = 0)]
+fn no_warmup() {}
+
+fn main() {}
