@@ -28,7 +28,31 @@ pub struct FdInfo {
     pub target: String,
 }
 
-/// The ids of live threads, or `None` where threads cannot be counted.
+/// The kernel's `PF_EXITING` task flag: set as soon as a thread starts to exit.
+#[cfg(target_os = "linux")]
+const PF_EXITING: u64 = 0x4;
+
+/// True if the thread is on its way out (or already gone). `pthread_join` returns as soon as the
+/// exiting thread has released its memory, which is before the kernel removes it from
+/// `/proc/self/task`: without this a thread that was joined a moment ago could still be counted.
+#[cfg(target_os = "linux")]
+fn exiting(tid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return true;
+    };
+    // "tid (comm) state ppid pgrp session tty_nr tpgid flags ...": comm may hold spaces and
+    // parentheses, so count fields from the last ')'.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    let mut fields = rest.split_whitespace();
+    let state = fields.next().unwrap_or("");
+    let flags: u64 = fields.nth(5).and_then(|f| f.parse().ok()).unwrap_or(0);
+    matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0
+}
+
+/// The ids of live threads, or `None` where threads cannot be counted. Threads already exiting
+/// are not counted.
 pub(crate) fn thread_ids() -> Option<BTreeSet<u32>> {
     #[cfg(target_os = "linux")]
     {
@@ -36,7 +60,9 @@ pub(crate) fn thread_ids() -> Option<BTreeSet<u32>> {
         for e in std::fs::read_dir("/proc/self/task").ok()? {
             let e = e.ok()?;
             if let Some(tid) = e.file_name().to_str().and_then(|s| s.parse().ok()) {
-                out.insert(tid);
+                if !exiting(tid) {
+                    out.insert(tid);
+                }
             }
         }
         Some(out)

@@ -129,8 +129,11 @@ impl Config {
     #[track_caller]
     pub fn check<F: FnMut()>(&self, body: F) {
         let report = self.measure(body);
-        if report.is_leak() || report.is_unmeasurable() {
+        if report.is_leak() {
             panic!("{report}");
+        }
+        if report.scope == crate::engine::Scope::CallingThread {
+            crate::engine::announce_calling_thread_scope();
         }
     }
 

@@ -51,6 +51,21 @@ pub(crate) fn is_off() -> bool {
     })
 }
 
+/// Says once per process, past libtest's output capture, that a passing check on a shared test
+/// thread did not see other threads, threads or fds: a pass there is never silent about its scope.
+pub(crate) fn announce_calling_thread_scope() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "no_leak: note: check() on a test thread that shares its process counts only the heap of \
+             the calling thread; other threads' heap, threads and fds are not measured. For \
+             whole-process checks put #[no_leak::isolated] on the test or run `cargo nextest run`."
+        );
+    });
+}
+
 /// True when this process runs a single test and nothing else: a child started by no_leak's
 /// isolation, or a nextest process-per-test.
 pub(crate) fn quiet_process() -> bool {

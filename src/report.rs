@@ -133,7 +133,8 @@ impl Report {
     /// Recomputes [`Report::exceeded`] from the counts and the bounds.
     pub(crate) fn evaluate(&mut self) {
         let c = &self.config;
-        let over = |n: Option<Count>, max: u64| n.is_some_and(|n| i128::from(n.net()) > i128::from(max));
+        let over =
+            |n: Option<Count>, max: u64| n.is_some_and(|n| i128::from(n.net()) > i128::from(max));
         let mut ex = Vec::new();
         if over(self.bytes, c.max_bytes) || over(self.blocks, c.max_blocks) {
             ex.push(Dimension::Heap);
