@@ -38,6 +38,7 @@ pub struct Config {
     pub(crate) max_blocks: u64,
     pub(crate) max_threads: u64,
     pub(crate) max_fds: u64,
+    pub(crate) max_tasks: u64,
     pub(crate) max_peak_bytes: Option<u64>,
     pub(crate) settle_ms: u64,
     pub(crate) name: Option<String>,
@@ -59,6 +60,7 @@ impl Config {
             max_blocks: 0,
             max_threads: 0,
             max_fds: 0,
+            max_tasks: 0,
             max_peak_bytes: None,
             settle_ms: DEFAULT_SETTLE_MS,
             name: None,
@@ -101,6 +103,12 @@ impl Config {
     /// Allowed net growth of open file descriptors.
     pub fn max_fds(mut self, n: u64) -> Config {
         self.max_fds = n;
+        self
+    }
+
+    /// Allowed net growth of alive async tasks on the watched runtimes (cargo feature `tokio`).
+    pub fn max_tasks(mut self, n: u64) -> Config {
+        self.max_tasks = n;
         self
     }
 

@@ -251,12 +251,7 @@ pub(crate) fn measure<R: Outcome>(
     }
 
     // Everything allocated for the bookkeeping is allocated here, before the window opens.
-    let threads_before = if census_on {
-        census::thread_ids()
-    } else {
-        None
-    };
-    let fds_before = if census_on { census::fds() } else { None };
+    let before = Census::take(census_on);
     let mut deltas: Vec<RunDelta> = Vec::with_capacity(cfg.runs as usize);
     let peak_window = (scope == Scope::Process && source == HeapSource::NoLeak)
         .then(|| alloc::PeakWindow::start(exclude_main));
@@ -293,32 +288,24 @@ pub(crate) fn measure<R: Outcome>(
     let peak_bytes = deltas.iter().filter_map(|d| d.peak_bytes).max();
 
     // Settling re-reads the heap, so until the verdict is final the set of this function's own live
-    // allocations must stay what it was when `heap_before` was read: census sets taken after the
-    // window are dropped before each re-read, and the report is only filled in at the end.
+    // allocations must stay what it was when `heap_before` was read: a census taken after the
+    // window is dropped before each re-read, and the report is only filled in at the end.
     let mut heap_after = prev;
-    let mut threads_after = threads_before.as_ref().and_then(|_| census::thread_ids());
-    let mut fds_after = fds_before.as_ref().and_then(|_| census::fds());
-    let verdict = |heap: Heap, threads: &Option<BTreeSet<u32>>, fds: &Option<BTreeSet<i32>>| {
-        let over = |before: i64, after: i64, max: u64| i128::from(after - before) > i128::from(max);
-        let count = |b: &Option<BTreeSet<u32>>, a: &Option<BTreeSet<u32>>| {
-            b.as_ref()
-                .zip(a.as_ref())
-                .map(|(b, a)| (b.len() as i64, a.len() as i64))
-        };
-        let heap_over = over(heap_before.bytes, heap.bytes, cfg.max_bytes)
-            || over(heap_before.blocks, heap.blocks, cfg.max_blocks);
-        let threads_over =
-            count(&threads_before, threads).is_some_and(|(b, a)| over(b, a, cfg.max_threads));
-        let fds_over = fds_before
-            .as_ref()
-            .zip(fds.as_ref())
-            .is_some_and(|(b, a)| over(b.len() as i64, a.len() as i64, cfg.max_fds));
-        heap_over || threads_over || fds_over
+    let mut after = Census::take(census_on);
+    let over = |heap: Heap, after: &Census| {
+        let grew = |b: i64, a: i64, max: u64| i128::from(a - b) > i128::from(max);
+        grew(heap_before.bytes, heap.bytes, cfg.max_bytes)
+            || grew(heap_before.blocks, heap.blocks, cfg.max_blocks)
+            || before
+                .counts(after)
+                .iter()
+                .zip([cfg.max_threads, cfg.max_fds, cfg.max_tasks])
+                .any(|(c, max)| c.is_some_and(|(b, a)| grew(b, a, max)))
     };
     let mut settle_wait = Duration::ZERO;
     let mut gave_up = false;
     // Waiting can only change the numbers when other threads can: in the process scope.
-    if scope == Scope::Process && verdict(heap_after, &threads_after, &fds_after) {
+    if scope == Scope::Process && over(heap_after, &after) {
         let started = Instant::now();
         let limit = Duration::from_millis(cfg.settle_ms);
         let mut pause = Duration::from_millis(1);
@@ -330,12 +317,10 @@ pub(crate) fn measure<R: Outcome>(
             }
             std::thread::sleep(pause.min(left));
             pause = (pause * 2).min(Duration::from_millis(50));
-            drop(threads_after.take());
-            drop(fds_after.take());
+            drop(after);
             heap_after = meter.heap();
-            threads_after = threads_before.as_ref().and_then(|_| census::thread_ids());
-            fds_after = fds_before.as_ref().and_then(|_| census::fds());
-            if !verdict(heap_after, &threads_after, &fds_after) {
+            after = Census::take(census_on);
+            if !over(heap_after, &after) {
                 break;
             }
         }
@@ -355,18 +340,13 @@ pub(crate) fn measure<R: Outcome>(
         before: heap_before.blocks,
         after: heap_after.blocks,
     });
-    if let (Some(b), Some(a)) = (&threads_before, &threads_after) {
-        report.threads = Some(Count {
-            before: b.len() as i64,
-            after: a.len() as i64,
-        });
+    let [threads, fds, tasks] = before.counts(&after);
+    let count = |c: Option<(i64, i64)>| c.map(|(before, after)| Count { before, after });
+    (report.threads, report.fds, report.tasks) = (count(threads), count(fds), count(tasks));
+    if let (Some(b), Some(a)) = (&before.threads, &after.threads) {
         report.new_threads = a.difference(b).map(|&t| census::thread_info(t)).collect();
     }
-    if let (Some(b), Some(a)) = (&fds_before, &fds_after) {
-        report.fds = Some(Count {
-            before: b.len() as i64,
-            after: a.len() as i64,
-        });
+    if let (Some(b), Some(a)) = (&before.fds, &after.fds) {
         report.new_fds = a.difference(b).map(|&f| census::fd_info(f)).collect();
     }
     if peak_bytes.is_none() {
@@ -377,22 +357,68 @@ pub(crate) fn measure<R: Outcome>(
     if !census_on {
         let why = "other tests share this process; isolate the test (#[no_leak] or \
                    #[no_leak::isolated]) or run it under `cargo nextest run`";
-        report.not_measured.push((Dimension::Threads, why.into()));
-        report.not_measured.push((Dimension::Fds, why.into()));
+        for dim in [Dimension::Threads, Dimension::Fds, Dimension::Tasks] {
+            report.not_measured.push((dim, why.into()));
+        }
     } else {
-        if threads_before.is_none() {
+        if before.threads.is_none() {
             report
                 .not_measured
                 .push((Dimension::Threads, "not available on this platform".into()));
         }
-        if fds_before.is_none() {
+        if before.fds.is_none() {
             report
                 .not_measured
                 .push((Dimension::Fds, "not available on this platform".into()));
         }
+        if before.tasks.is_none() {
+            report
+                .not_measured
+                .push((Dimension::Tasks, crate::tasks::not_watched_reason().into()));
+        }
     }
     report.evaluate();
     Ok(report)
+}
+
+/// Threads, fds and async tasks at one moment.
+struct Census {
+    threads: Option<BTreeSet<u32>>,
+    fds: Option<BTreeSet<i32>>,
+    tasks: Option<i64>,
+}
+
+impl Census {
+    fn take(on: bool) -> Census {
+        if !on {
+            return Census {
+                threads: None,
+                fds: None,
+                tasks: None,
+            };
+        }
+        Census {
+            threads: census::thread_ids(),
+            fds: census::fds(),
+            tasks: crate::tasks::alive_tasks(),
+        }
+    }
+
+    /// (before, after) counts of threads, fds and tasks, where both are known.
+    fn counts(&self, after: &Census) -> [Option<(i64, i64)>; 3] {
+        let len = |b: Option<usize>, a: Option<usize>| b.zip(a).map(|(b, a)| (b as i64, a as i64));
+        [
+            len(
+                self.threads.as_ref().map(|s| s.len()),
+                after.threads.as_ref().map(|s| s.len()),
+            ),
+            len(
+                self.fds.as_ref().map(|s| s.len()),
+                after.fds.as_ref().map(|s| s.len()),
+            ),
+            self.tasks.zip(after.tasks),
+        ]
+    }
 }
 
 fn peak_reason(scope: Scope, source: HeapSource) -> String {

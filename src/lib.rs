@@ -112,6 +112,7 @@ mod engine;
 mod isolate;
 mod report;
 mod runner;
+mod tasks;
 
 pub use alloc::{CountingAlloc, Totals};
 pub use census::{FdInfo, ThreadInfo};

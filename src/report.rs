@@ -18,6 +18,8 @@ pub enum Dimension {
     Threads,
     /// Open file descriptors.
     Fds,
+    /// Alive async tasks on the watched runtimes (cargo feature `tokio`).
+    Tasks,
 }
 
 impl Dimension {
@@ -28,6 +30,7 @@ impl Dimension {
             Dimension::Peak => "peak",
             Dimension::Threads => "threads",
             Dimension::Fds => "fds",
+            Dimension::Tasks => "tasks",
         }
     }
 }
@@ -88,6 +91,8 @@ pub struct Report {
     pub threads: Option<Count>,
     /// Open file descriptors before and after; `None` if not measured.
     pub fds: Option<Count>,
+    /// Alive async tasks on the watched runtimes before and after; `None` if not measured.
+    pub tasks: Option<Count>,
     /// Threads alive after the runs that were not alive before them.
     pub new_threads: Vec<ThreadInfo>,
     /// Descriptors open after the runs that were not open before them.
@@ -119,6 +124,7 @@ impl Report {
             peak_bytes: None,
             threads: None,
             fds: None,
+            tasks: None,
             new_threads: Vec::new(),
             new_fds: Vec::new(),
             not_measured: Vec::new(),
@@ -149,6 +155,9 @@ impl Report {
         }
         if over(self.fds, c.max_fds) {
             ex.push(Dimension::Fds);
+        }
+        if over(self.tasks, c.max_tasks) {
+            ex.push(Dimension::Tasks);
         }
         self.exceeded = ex;
     }
@@ -187,6 +196,11 @@ impl Report {
     /// Net growth of open fds, or `None` if fds were not measured.
     pub fn net_fds(&self) -> Option<i64> {
         self.fds.map(|c| c.net())
+    }
+
+    /// Net growth of alive async tasks, or `None` if tasks were not measured.
+    pub fn net_tasks(&self) -> Option<i64> {
+        self.tasks.map(|c| c.net())
     }
 
     /// Why `dim` was not measured, or `None` if it was.
@@ -264,7 +278,12 @@ impl fmt::Display for Report {
         for (dim, count, bound) in [
             (Dimension::Threads, self.threads, c.max_threads),
             (Dimension::Fds, self.fds, c.max_fds),
+            (Dimension::Tasks, self.tasks, c.max_tasks),
         ] {
+            // Tasks are only shown where a runtime is watched, or a bound was asked for.
+            if dim == Dimension::Tasks && count.is_none() && bound == 0 {
+                continue;
+            }
             let label = format!("{dim}:");
             match count {
                 Some(n) => writeln!(
@@ -348,6 +367,7 @@ impl fmt::Display for Report {
                     Dimension::Peak => "max_peak_bytes",
                     Dimension::Threads => "max_threads",
                     Dimension::Fds => "max_fds",
+                    Dimension::Tasks => "max_tasks",
                 }
             )?;
         }
