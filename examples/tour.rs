@@ -23,7 +23,9 @@ fn handle_request_leaky(id: u64) {
 }
 
 /// The fix: a cache bounded to 4 sessions, evicting the oldest.
-static BOUNDED: Mutex<Option<(HashMap<u64, Vec<u8>>, VecDeque<u64>)>> = Mutex::new(None);
+/// The entries and their insertion order.
+type Bounded = (HashMap<u64, Vec<u8>>, VecDeque<u64>);
+static BOUNDED: Mutex<Option<Bounded>> = Mutex::new(None);
 
 fn handle_request_fixed(id: u64) {
     let mut g = BOUNDED.lock().unwrap();

@@ -136,13 +136,22 @@ static OVERFLOW: Overflow = Overflow {
 /// Set once any thread has claimed a slot: a `CountingAlloc` is the process's allocator.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-/// While not `PEAK_OFF`, every allocation also updates [`LIVE`] and [`PEAK`]: an exact process-wide
-/// high-water mark, paid for (a contended atomic) only while a quiet process measures peak.
-/// `PEAK_ALL` counts every thread; `PEAK_NOT_MAIN` leaves out the main thread (libtest's harness).
-static PEAK_MODE: AtomicU8 = AtomicU8::new(PEAK_OFF);
-const PEAK_OFF: u8 = 0;
+/// Optional hooks, off by default, as bits: while one is on, allocations and frees take a cold
+/// path besides counting. The hot path pays one relaxed load of this read-mostly byte.
+///
+/// Peak bits: every allocation also updates [`LIVE`] and [`PEAK`], an exact process-wide high-water
+/// mark (a contended atomic, paid only while a quiet process measures peak). Capture bits: every
+/// allocation records its stack (see `sites`), only during a diagnostic run after a leak was found.
+/// `*_ALL` covers every thread; `*_NOT_MAIN` leaves out the main thread (libtest's harness);
+/// `CAPTURE_THREAD` only the threads that asked for it.
+static HOOKS: AtomicU8 = AtomicU8::new(0);
 const PEAK_ALL: u8 = 1;
 const PEAK_NOT_MAIN: u8 = 2;
+const PEAK_BITS: u8 = PEAK_ALL | PEAK_NOT_MAIN;
+pub(crate) const CAPTURE_ALL: u8 = 4;
+pub(crate) const CAPTURE_NOT_MAIN: u8 = 8;
+pub(crate) const CAPTURE_THREAD: u8 = 16;
+const CAPTURE_BITS: u8 = CAPTURE_ALL | CAPTURE_NOT_MAIN | CAPTURE_THREAD;
 static LIVE: AtomicI64 = AtomicI64::new(0);
 static PEAK: AtomicI64 = AtomicI64::new(0);
 
@@ -239,18 +248,8 @@ fn with_slot(f: impl FnOnce(Option<&'static Slot>)) {
     f(slot)
 }
 
-/// Whether this allocation or free moves the process-wide peak counters.
 #[inline(always)]
-fn peak_counts(slot: Option<&Slot>) -> bool {
-    match PEAK_MODE.load(Relaxed) {
-        PEAK_OFF => false,
-        PEAK_ALL => true,
-        _ => !slot.is_some_and(|s| s.is_main.load(Relaxed)),
-    }
-}
-
-#[inline(always)]
-fn count_alloc(size: usize) {
+fn count_alloc(ptr: *mut u8, size: usize) {
     with_slot(|slot| {
         match slot {
             Some(s) => s.on_alloc(size as u64),
@@ -259,15 +258,15 @@ fn count_alloc(size: usize) {
                 OVERFLOW.alloc_blocks.fetch_add(1, Relaxed);
             }
         }
-        if peak_counts(slot) {
-            let live = LIVE.fetch_add(size as i64, Relaxed) + size as i64;
-            PEAK.fetch_max(live, Relaxed);
+        let hooks = HOOKS.load(Relaxed);
+        if hooks != 0 {
+            hooks_on_alloc(hooks, slot, ptr, size);
         }
     })
 }
 
 #[inline(always)]
-fn count_free(size: usize) {
+fn count_free(ptr: *mut u8, size: usize) {
     with_slot(|slot| {
         match slot {
             Some(s) => s.on_free(size as u64),
@@ -276,10 +275,52 @@ fn count_free(size: usize) {
                 OVERFLOW.free_blocks.fetch_add(1, Relaxed);
             }
         }
-        if peak_counts(slot) {
-            LIVE.fetch_sub(size as i64, Relaxed);
+        let hooks = HOOKS.load(Relaxed);
+        if hooks != 0 {
+            hooks_on_free(hooks, slot, ptr, size);
         }
     })
+}
+
+/// Whether a hook whose bits in `hooks` are `all`/`not_main` covers this thread.
+#[inline]
+fn covers(hooks: u8, all: u8, not_main: u8, slot: Option<&Slot>) -> bool {
+    hooks & all != 0 || (hooks & not_main != 0 && !slot.is_some_and(|s| s.is_main.load(Relaxed)))
+}
+
+#[cold]
+fn hooks_on_alloc(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize) {
+    if covers(hooks, PEAK_ALL, PEAK_NOT_MAIN, slot) {
+        let live = LIVE.fetch_add(size as i64, Relaxed) + size as i64;
+        PEAK.fetch_max(live, Relaxed);
+    }
+    if hooks & CAPTURE_BITS != 0
+        && (covers(hooks, CAPTURE_ALL, CAPTURE_NOT_MAIN, slot)
+            || (hooks & CAPTURE_THREAD != 0 && crate::sites::thread_wants_capture()))
+    {
+        crate::sites::on_alloc(ptr as usize, size);
+    }
+}
+
+#[cold]
+fn hooks_on_free(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize) {
+    if covers(hooks, PEAK_ALL, PEAK_NOT_MAIN, slot) {
+        LIVE.fetch_sub(size as i64, Relaxed);
+    }
+    if hooks & CAPTURE_BITS != 0 {
+        // Whichever thread frees it, a block freed is no longer live.
+        crate::sites::on_free(ptr as usize);
+    }
+}
+
+/// Turns capture hooks on (one of the `CAPTURE_*` bits).
+pub(crate) fn capture_on(bit: u8) {
+    HOOKS.fetch_or(bit, SeqCst);
+}
+
+/// Turns every capture hook off.
+pub(crate) fn capture_off() {
+    HOOKS.fetch_and(!CAPTURE_BITS, SeqCst);
 }
 
 // SAFETY: every method forwards to `inner` with the caller's arguments unchanged and returns its
@@ -292,7 +333,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         // SAFETY: forwarded; the caller guarantees `layout` has a non-zero size.
         let p = unsafe { self.inner.alloc(layout) };
         if !p.is_null() {
-            count_alloc(layout.size());
+            count_alloc(p, layout.size());
         }
         p
     }
@@ -302,7 +343,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         // SAFETY: as for `alloc`.
         let p = unsafe { self.inner.alloc_zeroed(layout) };
         if !p.is_null() {
-            count_alloc(layout.size());
+            count_alloc(p, layout.size());
         }
         p
     }
@@ -311,7 +352,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded; the caller guarantees `ptr` came from this allocator with `layout`.
         unsafe { self.inner.dealloc(ptr, layout) };
-        count_free(layout.size());
+        count_free(ptr, layout.size());
     }
 
     #[inline]
@@ -321,8 +362,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         if !p.is_null() {
             // Counted as a free of the old block and an allocation of the new one: live blocks
             // stay the same, live bytes move by the difference.
-            count_free(layout.size());
-            count_alloc(new_size);
+            count_free(ptr, layout.size());
+            count_alloc(p, new_size);
         }
         p
     }
@@ -429,15 +470,21 @@ pub(crate) struct PeakWindow {
 
 impl PeakWindow {
     pub(crate) fn start(exclude_main: bool) -> PeakWindow {
-        let mode = if exclude_main {
+        let bit = if exclude_main {
             PEAK_NOT_MAIN
         } else {
             PEAK_ALL
         };
-        let owner = PEAK_MODE
-            .compare_exchange(PEAK_OFF, mode, SeqCst, SeqCst)
+        // Only one window at a time owns the peak counters (a nested check sees no peak).
+        let owner = HOOKS
+            .fetch_update(SeqCst, SeqCst, |h| (h & PEAK_BITS == 0).then_some(h | bit))
             .is_ok();
         PeakWindow { owner }
+    }
+
+    /// Whether this window measures (an enclosing one may own the counters).
+    pub(crate) fn owns(&self) -> bool {
+        self.owner
     }
 
     /// Begins a run: the high-water mark restarts at the current live value, which is returned.
@@ -456,7 +503,7 @@ impl PeakWindow {
 impl Drop for PeakWindow {
     fn drop(&mut self) {
         if self.owner {
-            PEAK_MODE.store(PEAK_OFF, SeqCst);
+            HOOKS.fetch_and(!PEAK_BITS, SeqCst);
         }
     }
 }

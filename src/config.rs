@@ -138,6 +138,12 @@ impl Config {
     pub fn check<F: FnMut()>(&self, body: F) {
         let report = self.measure(body);
         if report.is_leak() {
+            if crate::jsonl::enabled() {
+                crate::jsonl::append(&crate::jsonl::report_line(
+                    &report,
+                    crate::jsonl::verdict(&report),
+                ));
+            }
             panic!("{report}");
         }
         if report.scope == crate::engine::Scope::CallingThread {

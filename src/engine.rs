@@ -253,9 +253,12 @@ pub(crate) fn measure<R: Outcome>(
     // Everything allocated for the bookkeeping is allocated here, before the window opens.
     let before = Census::take(census_on);
     let mut deltas: Vec<RunDelta> = Vec::with_capacity(cfg.runs as usize);
+    // The process-wide high-water mark, unless an enclosing check already owns it: then, as on a
+    // shared test thread, the calling thread's own high-water mark.
     let peak_window = (scope == Scope::Process && source == HeapSource::NoLeak)
-        .then(|| alloc::PeakWindow::start(exclude_main));
-    let thread_peak = scope == Scope::CallingThread && source == HeapSource::NoLeak;
+        .then(|| alloc::PeakWindow::start(exclude_main))
+        .filter(alloc::PeakWindow::owns);
+    let thread_peak = peak_window.is_none() && source == HeapSource::NoLeak;
 
     let heap_before = meter.heap();
     let mut prev = heap_before;
@@ -378,7 +381,44 @@ pub(crate) fn measure<R: Outcome>(
         }
     }
     report.evaluate();
+    if source == HeapSource::NoLeak
+        && (report.exceeds(Dimension::Heap) || report.exceeds(Dimension::Threads))
+    {
+        diagnose(&mut report, scope, exclude_main, &mut body);
+    }
     Ok(report)
+}
+
+/// The diagnostic run: once more, with allocation sites captured, after a leak was found.
+fn diagnose<R>(
+    report: &mut Report,
+    scope: Scope,
+    exclude_main: bool,
+    body: &mut impl FnMut() -> R,
+) {
+    use crate::sites::{Capture, Who};
+    let who = match (scope, exclude_main) {
+        (Scope::CallingThread, _) => Who::CallingThread,
+        (Scope::Process, true) => Who::NotMain,
+        (Scope::Process, false) => Who::All,
+    };
+    let Some(capture) = Capture::start(who) else {
+        report.sites_note = Some("not captured: this thread is already in a diagnostic run".into());
+        return;
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(body())));
+    let blocks = capture.finish();
+    report.sites = crate::sites::group(&blocks);
+    report.sites_note = if outcome.is_err() {
+        Some("the diagnostic run panicked; sites are those live when it did".into())
+    } else if report.sites.is_empty() {
+        Some(
+            "one more run left nothing live: the leak did not reproduce in the diagnostic run"
+                .into(),
+        )
+    } else {
+        None
+    };
 }
 
 /// Threads, fds and async tasks at one moment.

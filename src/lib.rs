@@ -62,6 +62,25 @@
 //! outer check counts whatever the inner one leaves behind. Runs multiply: the inner body runs
 //! `(warmup + runs)` times per outer run.
 //!
+//! **Async.** `#[no_leak]` stacks with `#[tokio::test]` in either order, any flavor: every run
+//! gets the fresh runtime `#[tokio::test]` builds, so what dies with that runtime is not a leak,
+//! and what survives its drop (threads, memory in statics, tasks on other runtimes) is. With the
+//! cargo feature `tokio`, a fifth dimension, `tasks`, counts alive tasks (tokio's
+//! `RuntimeMetrics::num_alive_tasks`) on the watched runtimes, and settles like threads do
+//! (bound: `max_tasks`, default 0). Watched are the runtimes registered with
+//! `no_leak::watch_runtime(&handle)` (a service's long-lived runtime: register it where it is
+//! built) and the runtime current on the thread that runs the check. `Config::check_async` and
+//! `Config::measure_async` measure an async closure, each run on a fresh current-thread runtime.
+//!
+//! ```ignore
+//! #[no_leak]
+//! #[tokio::test(flavor = "multi_thread")]
+//! async fn shutdown_stops_the_pinger() {
+//!     let client = Client::connect(service_handle()).await;
+//!     client.shutdown().await;
+//! }
+//! ```
+//!
 //! **Switching off.** With `NO_LEAK=off` in the environment, every body runs once, nothing is
 //! measured, and a line on stderr says so once per process.
 //!
@@ -106,12 +125,16 @@
 #![warn(missing_docs)]
 
 mod alloc;
+#[cfg(feature = "tokio")]
+mod async_api;
 mod census;
 mod config;
 mod engine;
 mod isolate;
+mod jsonl;
 mod report;
 mod runner;
+mod sites;
 mod tasks;
 
 pub use alloc::{CountingAlloc, Totals};
@@ -119,6 +142,9 @@ pub use census::{FdInfo, ThreadInfo};
 pub use config::{Config, DEFAULT_RUNS, DEFAULT_SETTLE_MS, DEFAULT_WARMUP};
 pub use engine::{HeapSource, Outcome, Scope};
 pub use report::{Count, Dimension, Report, RunDelta};
+pub use sites::{Frame, Site};
+#[cfg(feature = "tokio")]
+pub use tasks::{unwatch_runtime, watch_runtime};
 
 /// Marks a test as a leak check. See the [crate documentation](crate) for the model and the
 /// arguments.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::census::{FdInfo, ThreadInfo};
 use crate::config::Config;
 use crate::engine::{HeapSource, Scope};
+use crate::sites::Site;
 
 /// A measured dimension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -105,6 +106,11 @@ pub struct Report {
     pub settle_gave_up: bool,
     /// The dimensions over their bounds, in report order.
     pub exceeded: Vec<Dimension>,
+    /// Where the memory live after one more run (the diagnostic run, made only after a heap or
+    /// thread leak was found) was allocated, biggest first.
+    pub sites: Vec<Site>,
+    /// Why `sites` is empty or partial, if it is.
+    pub sites_note: Option<String>,
     /// Why nothing could be measured, if so: the check fails rather than pass on zeros.
     pub unmeasurable: Option<String>,
     /// `NO_LEAK=off` was set: the body ran once and nothing was measured.
@@ -131,6 +137,8 @@ impl Report {
             settle_wait: Duration::ZERO,
             settle_gave_up: false,
             exceeded: Vec::new(),
+            sites: Vec::new(),
+            sites_note: None,
             unmeasurable: None,
             off: false,
         }
@@ -327,6 +335,16 @@ impl fmt::Display for Report {
             }
             write_groups(f, &groups, "tid", "tids")?;
         }
+        let spawned: Vec<&Site> = self.sites.iter().filter(|s| s.spawns_thread).collect();
+        if !self.new_threads.is_empty() && !spawned.is_empty() {
+            let mut seen = Vec::new();
+            for fr in spawned.iter().filter_map(|s| s.frame.as_ref()) {
+                if !seen.contains(&fr) && seen.len() < MAX_SITES {
+                    writeln!(f, "    spawned at {} ({})", fr.location(), fr.function)?;
+                    seen.push(fr);
+                }
+            }
+        }
         if !self.new_fds.is_empty() {
             writeln!(f, "  new fds:")?;
             let groups = group(
@@ -335,6 +353,38 @@ impl fmt::Display for Report {
                 |d| d.fd.to_string(),
             );
             write_groups(f, &groups, "fd", "fds")?;
+        }
+        if !self.sites.is_empty() {
+            let shown = self.sites.len().min(MAX_SITES);
+            writeln!(
+                f,
+                "  sites:     live after one more run, by allocating line ({shown} of {}):",
+                self.sites.len()
+            )?;
+            for s in &self.sites[..shown] {
+                let blocks = if s.blocks == 1 { "block" } else { "blocks" };
+                match &s.frame {
+                    Some(fr) => writeln!(
+                        f,
+                        "    - {} B in {} {blocks} at {} ({})",
+                        s.bytes,
+                        s.blocks,
+                        fr.location(),
+                        fr.function
+                    )?,
+                    None => writeln!(
+                        f,
+                        "    - {} B in {} {blocks} at an unresolved frame",
+                        s.bytes, s.blocks
+                    )?,
+                }
+                for c in &s.context {
+                    writeln!(f, "        from {} ({})", c.location(), c.function)?;
+                }
+            }
+        }
+        if let Some(note) = &self.sites_note {
+            writeln!(f, "  sites:     {note}")?;
         }
         if !self.settle_wait.is_zero() {
             writeln!(
@@ -391,6 +441,9 @@ fn group<T>(
     }
     out
 }
+
+/// At most this many allocation sites are listed.
+const MAX_SITES: usize = 5;
 
 /// At most this many lines list new threads or fds; the rest are counted.
 const MAX_GROUPS: usize = 8;

@@ -5,6 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::config::Config;
 use crate::engine::{self, Outcome, Scope};
 use crate::isolate::{self, Verdict};
+use crate::jsonl;
 
 /// Where the test measures: here (the process is already quiet, or this is not a libtest test
 /// thread), or in a child started for it.
@@ -55,6 +56,34 @@ fn verdict_of<R: Outcome>(
     }
 }
 
+/// Measures in this process, keeping a body's panic as a value, and records the outcome for
+/// `NO_LEAK_REPORT`.
+fn measure_here<R: Outcome>(
+    config: &Config,
+    body: &mut impl FnMut() -> R,
+) -> std::thread::Result<Result<crate::Report, R>> {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        engine::measure(config, Scope::Process, &mut *body)
+    }));
+    if jsonl::enabled() {
+        let name = || {
+            std::thread::current()
+                .name()
+                .unwrap_or("<unnamed>")
+                .to_string()
+        };
+        let line = match &result {
+            Ok(Ok(report)) => jsonl::report_line(report, jsonl::verdict(report)),
+            Ok(Err(r)) => jsonl::failure_line(&name(), "error", &r.failure().unwrap_or_default()),
+            Err(payload) => {
+                jsonl::failure_line(&name(), "panic", &isolate::panic_message(&**payload))
+            }
+        };
+        jsonl::append(&line);
+    }
+    result
+}
+
 /// The body of a `#[no_leak]` test.
 #[track_caller]
 pub fn run_test<R: Outcome>(config: Config, mut body: impl FnMut() -> R) -> R {
@@ -63,17 +92,23 @@ pub fn run_test<R: Outcome>(config: Config, mut body: impl FnMut() -> R) -> R {
     }
     match plan() {
         Plan::Child(path) => {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                engine::measure(&config, Scope::Process, &mut body).map(Some)
-            }));
+            let result = measure_here(&config, &mut body).map(|r| r.map(Some));
             isolate::finish_child(&path, &verdict_of(result))
         }
-        Plan::Here => match engine::measure(&config, Scope::Process, body) {
-            Ok(report) if report.is_leak() => panic!("{report}"),
-            Ok(_) => R::success(),
-            Err(r) => r,
+        Plan::Here => match measure_here(&config, &mut body) {
+            Ok(Ok(report)) if report.is_leak() => panic!("{report}"),
+            Ok(Ok(_)) => R::success(),
+            Ok(Err(r)) => r,
+            Err(payload) => std::panic::resume_unwind(payload),
         },
-        Plan::Isolate(name) => conclude(isolate::run_in_child(&name)),
+        Plan::Isolate(name) => {
+            let verdict = isolate::run_in_child(&name);
+            if let Err(why) = &verdict {
+                // The child could not say anything itself.
+                jsonl::append(&jsonl::failure_line(&name, "crashed", why));
+            }
+            conclude(verdict)
+        }
     }
 }
 

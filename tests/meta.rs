@@ -260,3 +260,95 @@ fn same_numbers_in_every_mode() {
     assert_eq!(par, want, "parallel run differs:\n{parallel}");
     assert_eq!(summary(&nextest), want, "nextest mode differs:\n{nextest}");
 }
+
+/// `NO_LEAK_REPORT`: one JSON line per checked test, whole lines even when tests run in parallel
+/// threads and in many processes at once.
+#[test]
+fn json_lines_one_per_test_in_parallel() {
+    let path = std::env::temp_dir().join(format!("no_leak-meta-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let p = path.to_str().unwrap();
+    // Parallel threads of one process (each test isolates itself in a child that writes).
+    let (_, text) = run(&["gated::", "--test-threads=4"], &[("NO_LEAK_REPORT", p)]);
+    let lines: Vec<String> = std::fs::read_to_string(&path)
+        .expect(&text)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    // aborts, exits_early, returns_err, panics_with_location, leaks_everything, leaks_a_box
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+    for l in &lines {
+        assert!(
+            l.starts_with("{\"test\":\"gated::") && l.ends_with('}'),
+            "not one whole object: {l}"
+        );
+    }
+    let verdict = |test: &str| {
+        let l = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{{\"test\":\"gated::{test}\"")))
+            .expect(test);
+        l.split("\"verdict\":\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(verdict("aborts"), "crashed");
+    assert_eq!(verdict("exits_early"), "crashed");
+    assert_eq!(verdict("returns_err"), "error");
+    assert_eq!(verdict("panics_with_location"), "panic");
+    assert_eq!(verdict("leaks_everything"), "leak");
+    assert_eq!(verdict("leaks_a_box"), "leak");
+    let boxed = lines
+        .iter()
+        .find(|l| l.contains("gated::leaks_a_box"))
+        .unwrap();
+    assert!(boxed.contains("\"exceeded\":[\"heap\"]"), "{boxed}");
+    assert!(boxed.contains("\"bytes\":{\"before\":"), "{boxed}");
+    assert!(boxed.contains("\"net\":40}"), "{boxed}");
+    assert!(
+        boxed.contains("\"file\":\"tests/meta.rs\""),
+        "sites name the file: {boxed}"
+    );
+}
+
+#[test]
+fn json_lines_from_many_processes_at_once() {
+    let path = std::env::temp_dir().join(format!("no_leak-meta-many-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let p = path.to_str().unwrap().to_string();
+    // Eight processes in nextest's process-per-test mode, all appending at the same time.
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                run(
+                    &["gated::leaks_everything", "--exact", "--nocapture"],
+                    &[
+                        ("NEXTEST", "1"),
+                        ("NEXTEST_EXECUTION_MODE", "process-per-test"),
+                        ("NO_LEAK_REPORT", &p),
+                    ],
+                )
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "{text}");
+    for l in lines {
+        assert!(
+            l.starts_with("{\"test\":\"gated::leaks_everything\",\"verdict\":\"leak\"")
+                && l.ends_with('}'),
+            "{l}"
+        );
+    }
+}

@@ -4,7 +4,10 @@
 //! Run with `cargo run --example caches`. The property tests in `tests/cache_properties.rs` check
 //! the same caches, and their deliberately broken variants, with proptest.
 
+// The caches' full APIs are exercised by tests/cache_properties.rs, not all by this demo.
+#[allow(dead_code)]
 mod lru;
+#[allow(dead_code)]
 mod ttl;
 
 use std::time::Duration;

@@ -14,6 +14,7 @@ pub const KEYS: &[&str] = &[
     "max_blocks",
     "max_threads",
     "max_fds",
+    "max_tasks",
     "max_peak_bytes",
     "settle_ms",
 ];

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 /// Leaky: the thread loops forever; nothing can stop it.
 pub fn spawn_forever_thread() {
     thread::Builder::new()
-        .name("forever".into())
+        .name("forever".into()) // leak-site
         .spawn(|| loop {
+            // leak-site
             thread::sleep(Duration::from_millis(10));
         })
         .unwrap();
@@ -52,15 +53,16 @@ pub fn spawn_cancellable_thread() {
 /// Leaky: a rendezvous channel; the receiver is kept alive but never receives, so the sender
 /// blocks forever.
 pub fn blocked_sender() {
-    let (tx, rx) = mpsc::sync_channel::<u64>(0);
+    let (tx, rx) = mpsc::sync_channel::<u64>(0); // leak-site
     thread::Builder::new()
-        .name("blocked-send".into())
+        .name("blocked-send".into()) // leak-site
         .spawn(move || {
+            // leak-site
             let _ = tx.send(42);
         })
         .unwrap();
     // The receiver is parked where nobody reads it (a typical "result nobody waits for").
-    PARKED_RECEIVERS.lock().unwrap().push(rx);
+    PARKED_RECEIVERS.lock().unwrap().push(rx); // leak-site
 }
 static PARKED_RECEIVERS: Mutex<Vec<mpsc::Receiver<u64>>> = Mutex::new(Vec::new());
 
@@ -100,16 +102,18 @@ pub struct StrongNode {
 /// that no drop ever frees.
 pub fn rc_cycle() {
     let parent = Rc::new(StrongNode {
-        data: vec![0; 64],
+        // leak-site
+        data: vec![0; 64], // leak-site
         parent: RefCell::new(None),
         children: RefCell::new(Vec::new()),
     });
     let child = Rc::new(StrongNode {
-        data: vec![0; 32],
+        // leak-site
+        data: vec![0; 32], // leak-site
         parent: RefCell::new(Some(parent.clone())),
         children: RefCell::new(Vec::new()),
     });
-    parent.children.borrow_mut().push(child);
+    parent.children.borrow_mut().push(child); // leak-site
 }
 
 pub struct WeakNode {
@@ -139,9 +143,11 @@ pub fn arc_cycle() {
         other: Mutex<Option<Arc<Node>>>,
     }
     let a = Arc::new(Node {
+        // leak-site
         other: Mutex::new(None),
     });
     let b = Arc::new(Node {
+        // leak-site
         other: Mutex::new(Some(a.clone())),
     });
     *a.other.lock().unwrap() = Some(b);
@@ -158,11 +164,12 @@ pub struct Button {
 /// Leaky: the callback stored in the button captures an `Rc` of the button itself.
 pub fn closure_captures_owner() {
     let button = Rc::new(Button {
-        label: "ok".repeat(8),
+        // leak-site
+        label: "ok".repeat(8), // leak-site
         on_click: RefCell::new(None),
     });
     let me = button.clone();
-    *button.on_click.borrow_mut() = Some(Box::new(move || me.label.len()));
+    *button.on_click.borrow_mut() = Some(Box::new(move || me.label.len())); // leak-site
 }
 
 /// Fixed: the callback captures a `Weak`.
@@ -189,7 +196,7 @@ pub fn unbounded_cache_insert() {
         .lock()
         .unwrap()
         .get_or_insert_with(HashMap::new)
-        .insert(k, vec![0; 1024]);
+        .insert(k, vec![0; 1024]); // leak-site
 }
 
 /// A cache that keeps at most `cap` entries, evicting the oldest.
@@ -297,13 +304,15 @@ pub struct LeakyTtlCache {
 impl LeakyTtlCache {
     pub fn new(ttl: Duration) -> Self {
         let inner = Arc::new(TtlInner {
+            // leak-site
             map: Mutex::new(HashMap::new()),
             ttl,
         });
         let worker = inner.clone();
         thread::Builder::new()
-            .name("ttl-cleanup".into())
+            .name("ttl-cleanup".into()) // leak-site
             .spawn(move || loop {
+                // leak-site
                 thread::sleep(Duration::from_millis(5));
                 worker.purge();
             })
@@ -389,7 +398,7 @@ impl LeakyBus {
     }
 
     pub fn subscribe(&self, f: Listener) {
-        self.listeners.lock().unwrap().push(f);
+        self.listeners.lock().unwrap().push(f); // leak-site
     }
 
     pub fn publish(&self, msg: &str) {
@@ -403,9 +412,10 @@ pub static LEAKY_BUS: LeakyBus = LeakyBus::new();
 
 /// A request handler that subscribes for the duration of one request.
 pub fn handle_request_leaky() {
-    let buf = Arc::new(Mutex::new(Vec::<u8>::with_capacity(64)));
+    let buf = Arc::new(Mutex::new(Vec::<u8>::with_capacity(64))); // leak-site
     let b = buf.clone();
     LEAKY_BUS.subscribe(Box::new(move |m| {
+        // leak-site
         b.lock().unwrap().extend_from_slice(m.as_bytes())
     }));
     LEAKY_BUS.publish("hello");
@@ -474,10 +484,11 @@ pub struct Worker {
 }
 
 fn start_worker(name: &str) -> Worker {
-    let (stop, stopped) = mpsc::channel::<()>();
+    let (stop, stopped) = mpsc::channel::<()>(); // leak-site
     let handle = thread::Builder::new()
-        .name(name.into())
+        .name(name.into()) // leak-site
         .spawn(move || {
+            // leak-site
             // Works until told to stop (or until the sender is gone).
             while let Err(mpsc::RecvTimeoutError::Timeout) =
                 stopped.recv_timeout(Duration::from_millis(5))
@@ -485,7 +496,7 @@ fn start_worker(name: &str) -> Worker {
         })
         .unwrap();
     Worker {
-        data: vec![0; 256],
+        data: vec![0; 256], // leak-site
         stop,
         handle: Some(handle),
     }
@@ -497,7 +508,7 @@ static SERVICE_WORKERS: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
 /// stop signal or removes the worker.
 pub fn start_worker_leaky() {
     let w = start_worker("svc-worker");
-    SERVICE_WORKERS.lock().unwrap().push(w);
+    SERVICE_WORKERS.lock().unwrap().push(w); // leak-site
 }
 
 impl Worker {
@@ -520,7 +531,7 @@ pub fn start_worker_fixed() {
 
 /// Leaky: `Box::leak` hands out a `&'static` and never frees.
 pub fn box_leak() -> &'static [u8] {
-    Box::leak(vec![7u8; 16].into_boxed_slice())
+    Box::leak(vec![7u8; 16].into_boxed_slice()) // leak-site
 }
 
 /// Fixed: the box is turned back and dropped.
@@ -532,7 +543,7 @@ pub fn box_leak_reclaimed() {
 
 /// Leaky: `mem::forget` skips the destructor.
 pub fn forget_vec() {
-    std::mem::forget(vec![0u64; 8]);
+    std::mem::forget(vec![0u64; 8]); // leak-site
 }
 
 /// Fixed: `ManuallyDrop` taken back with `into_inner` and dropped.
@@ -548,7 +559,7 @@ thread_local! {
 
 /// Leaky: a thread-local log that every call appends to; the test thread lives on, so it grows.
 pub fn thread_local_accumulates() {
-    HISTORY.with(|h| h.borrow_mut().push("request served".to_string()));
+    HISTORY.with(|h| h.borrow_mut().push("request served".to_string())); // leak-site
 }
 
 /// Fixed: the thread-local keeps only the last few entries.
@@ -569,7 +580,7 @@ pub fn park_file_in_static() {
     let f = std::fs::File::open("/proc/self/stat")
         .or_else(|_| std::fs::File::open("Cargo.toml"))
         .unwrap();
-    OPEN_FILES.lock().unwrap().push(f);
+    OPEN_FILES.lock().unwrap().push(f); // leak-site
 }
 
 /// Fixed: the file is used and closed.
@@ -586,7 +597,7 @@ static LISTENERS: Mutex<Vec<std::net::TcpListener>> = Mutex::new(Vec::new());
 /// Leaky: every call binds a socket on loopback and parks it in a static.
 pub fn park_socket_in_static() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    LISTENERS.lock().unwrap().push(l);
+    LISTENERS.lock().unwrap().push(l); // leak-site
 }
 
 /// Fixed: the socket is closed when it goes out of scope.
@@ -598,7 +609,7 @@ pub fn socket_closed() -> u16 {
 /// Leaky: a thread the body spawns and joins leaks a block: joined threads' leaks count.
 pub fn leak_on_joined_thread() {
     thread::spawn(|| {
-        std::mem::forget(vec![1u8; 48]);
+        std::mem::forget(vec![1u8; 48]); // leak-site
     })
     .join()
     .unwrap();

@@ -1,0 +1,179 @@
+//! Machine-readable results: with `NO_LEAK_REPORT=<path>`, every `#[no_leak]` test (and every
+//! failing `check`) appends one JSON line to `<path>`.
+//!
+//! Lines are written with one `write` call on a file opened in append mode, under an exclusive
+//! `flock`, so tests running in parallel threads or in many processes at once (nextest, isolated
+//! children) never interleave their lines.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use crate::report::{Count, Report};
+
+/// The variable naming the file to append to.
+pub(crate) const VAR: &str = "NO_LEAK_REPORT";
+
+/// A JSON string literal.
+fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn count(c: Option<Count>) -> String {
+    match c {
+        Some(c) => format!(
+            "{{\"before\":{},\"after\":{},\"net\":{}}}",
+            c.before,
+            c.after,
+            c.net()
+        ),
+        None => "null".into(),
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or("null".into(), |v| v.to_string())
+}
+
+/// One line for a measured test.
+pub(crate) fn report_line(r: &Report, verdict: &str) -> String {
+    let exceeded: Vec<String> = r.exceeded.iter().map(|d| string(d.as_str())).collect();
+    let per_run: Vec<String> = r
+        .per_run
+        .iter()
+        .map(|d| {
+            format!(
+                "{{\"bytes\":{},\"blocks\":{},\"peak_bytes\":{}}}",
+                d.bytes,
+                d.blocks,
+                opt(d.peak_bytes)
+            )
+        })
+        .collect();
+    let sites: Vec<String> = r
+        .sites
+        .iter()
+        .map(|s| {
+            let (file, line, function) = match &s.frame {
+                Some(f) => (f.file.as_deref().map_or("null".into(), string), opt(f.line), string(&f.function)),
+                None => ("null".into(), "null".into(), "null".into()),
+            };
+            format!(
+                "{{\"bytes\":{},\"blocks\":{},\"file\":{file},\"line\":{line},\"function\":{function},\"spawns_thread\":{}}}",
+                s.bytes, s.blocks, s.spawns_thread
+            )
+        })
+        .collect();
+    format!(
+        "{{\"test\":{},\"verdict\":{},\"exceeded\":[{}],\"bytes\":{},\"blocks\":{},\"per_run\":[{}],\"peak_bytes\":{},\"threads\":{},\"fds\":{},\"tasks\":{},\"settle_wait_ms\":{},\"warmup\":{},\"runs\":{},\"scope\":{},\"sites\":[{}],\"message\":{}}}",
+        string(&r.name),
+        string(verdict),
+        exceeded.join(","),
+        count(r.bytes),
+        count(r.blocks),
+        per_run.join(","),
+        opt(r.peak_bytes),
+        count(r.threads),
+        count(r.fds),
+        count(r.tasks),
+        r.settle_wait.as_millis(),
+        r.config.warmup,
+        r.config.runs,
+        string(match r.scope {
+            crate::Scope::Process => "process",
+            crate::Scope::CallingThread => "calling_thread",
+        }),
+        sites.join(","),
+        if r.is_leak() { string(&r.to_string()) } else { "null".into() },
+    )
+}
+
+/// One line for a test whose body failed, or whose child crashed, before a report existed.
+pub(crate) fn failure_line(test: &str, verdict: &str, message: &str) -> String {
+    format!(
+        "{{\"test\":{},\"verdict\":{},\"message\":{}}}",
+        string(test),
+        string(verdict),
+        string(message)
+    )
+}
+
+/// Whether `NO_LEAK_REPORT` is set.
+pub(crate) fn enabled() -> bool {
+    std::env::var_os(VAR).is_some()
+}
+
+/// The verdict word for a report.
+pub(crate) fn verdict(r: &Report) -> &'static str {
+    if r.off {
+        "off"
+    } else if r.is_unmeasurable() {
+        "unmeasurable"
+    } else if r.is_leak() {
+        "leak"
+    } else {
+        "pass"
+    }
+}
+
+/// Appends `line` to the file named by `NO_LEAK_REPORT`, if it is set.
+pub(crate) fn append(line: &str) {
+    let Some(path) = std::env::var_os(VAR) else {
+        return;
+    };
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        let mut buf = line.as_bytes().to_vec();
+        buf.push(b'\n');
+        #[cfg(unix)]
+        {
+            use std::os::unix::io::AsRawFd;
+            // SAFETY: the fd is open for the whole block; flock only takes an advisory lock on it,
+            // released by the matching LOCK_UN (and in any case when the file is closed).
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+            let written = f.write_all(&buf);
+            // SAFETY: as above.
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
+            written
+        }
+        #[cfg(not(unix))]
+        {
+            f.write_all(&buf)
+        }
+    })();
+    if let Err(e) = result {
+        let _ = writeln!(
+            std::io::stderr(),
+            "no_leak: could not append to {VAR}={}: {e}",
+            std::path::Path::new(&path).display()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped() {
+        assert_eq!(string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+    }
+}
