@@ -12,13 +12,22 @@
 //! * `batch`: `N / 1000` times, allocate 1000 blocks, then free them all.
 //!
 //! each at 1 thread and at 2 threads running at once (released together by a barrier; the slower
-//! thread's time counts). Timing on a shared machine is noisy, so every (workload, threads) cell is
-//! measured `R` times (default 7), the three allocators interleaved within each round and their
-//! order rotated from round to round, and the median per allocator is used.
+//! thread's figure counts, so contention on shared counters shows).
+//!
+//! Timing on a shared machine is noisy, so:
+//! * every (workload, threads) cell is measured `R` times (default 7), the three allocators
+//!   interleaved within each round and their order rotated from round to round, and the median
+//!   per allocator is used;
+//! * the figure is the measuring thread's own CPU time (`CLOCK_THREAD_CPUTIME_ID` on Linux; wall
+//!   time elsewhere), so time spent descheduled by other processes does not count. Cache-line
+//!   contention still does: a thread waiting for a line is running. The `on-CPU` column gives the
+//!   median share of wall time the threads were actually running; well below 100% means the
+//!   machine was busy, and at 2 threads it means the two did not always run at the same time, so
+//!   contention is understated.
 //!
 //! Prints a table of median ns per allocate+free and the ratios to the system allocator. Exits
-//! with status 1 if no_leak's ratio exceeds `X` (default 1.10) in any cell, so a script can gate
-//! on it; status 2 for bad arguments.
+//! with status 1 if no_leak's ratio exceeds `X` (default 1.10) in any cell (either workload, either
+//! thread count), so a script can gate on it; status 2 for bad arguments.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -80,6 +89,35 @@ fn batch<A: GlobalAlloc>(a: &A, iters: u64, slots: &mut [*mut u8]) {
     }
 }
 
+/// CPU time consumed by the calling thread.
+#[cfg(target_os = "linux")]
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Elsewhere: wall time since the first call, so on-CPU shares read as 100%.
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_time() -> Duration {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed()
+}
+
+/// One thread's measurement.
+#[derive(Clone, Copy)]
+struct Timing {
+    /// CPU ns per allocate+free.
+    cpu_ns: f64,
+    /// CPU time over wall time.
+    on_cpu: f64,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Workload {
     Pair,
@@ -94,11 +132,11 @@ impl Workload {
         }
     }
 
-    /// Runs about `blocks` allocate+free operations on the calling thread; returns the time taken
-    /// and the exact number of blocks.
-    fn time<A: GlobalAlloc>(self, a: &A, blocks: u64) -> (Duration, u64) {
+    /// Runs about `blocks` allocate+free operations on the calling thread.
+    fn time<A: GlobalAlloc>(self, a: &A, blocks: u64) -> Timing {
         let mut slots = vec![std::ptr::null_mut::<u8>(); BATCH];
-        let start = Instant::now();
+        let wall = Instant::now();
+        let cpu = thread_cpu_time();
         let done = match self {
             Workload::Pair => {
                 pair(a, blocks);
@@ -110,35 +148,40 @@ impl Workload {
                 batches * BATCH as u64
             }
         };
-        (start.elapsed(), done)
+        let cpu = thread_cpu_time() - cpu;
+        let wall = wall.elapsed();
+        Timing {
+            cpu_ns: cpu.as_nanos() as f64 / done as f64,
+            on_cpu: (cpu.as_secs_f64() / wall.as_secs_f64()).min(1.0),
+        }
     }
 }
 
-/// ns per allocate+free, per thread, with `threads` threads started together; the slowest
-/// thread's figure.
-fn ns_per_op<A: GlobalAlloc + Sync>(a: &A, w: Workload, threads: usize, blocks: u64) -> f64 {
-    let per_op = |(t, n): (Duration, u64)| t.as_nanos() as f64 / n as f64;
+/// `threads` threads started together each run the workload: the slowest thread's CPU ns per
+/// allocate+free, and the lowest on-CPU share.
+fn run<A: GlobalAlloc + Sync>(a: &A, w: Workload, threads: usize, blocks: u64) -> Timing {
     if threads == 1 {
         w.time(a, 1000);
-        return per_op(w.time(a, blocks));
+        return w.time(a, blocks);
     }
     let barrier = Barrier::new(threads);
-    std::thread::scope(|s| {
+    let timings: Vec<Timing> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
                     // Warm this thread's allocator state (and its no_leak slot) outside the clock.
                     w.time(a, 1000);
                     barrier.wait();
-                    per_op(w.time(a, blocks))
+                    w.time(a, blocks)
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .fold(0.0, f64::max)
-    })
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    Timing {
+        cpu_ns: timings.iter().map(|t| t.cpu_ns).fold(0.0, f64::max),
+        on_cpu: timings.iter().map(|t| t.on_cpu).fold(1.0, f64::min),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -150,16 +193,16 @@ enum Which {
 
 const ALL: [Which; 3] = [Which::System, Which::NoLeak, Which::StatsAlloc];
 
-fn measure(which: Which, w: Workload, threads: usize, blocks: u64) -> f64 {
+fn measure(which: Which, w: Workload, threads: usize, blocks: u64) -> Timing {
     match which {
-        Which::System => ns_per_op(&SYS, w, threads, blocks),
-        Which::NoLeak => ns_per_op(&OURS, w, threads, blocks),
-        Which::StatsAlloc => ns_per_op(&STATS, w, threads, blocks),
+        Which::System => run(&SYS, w, threads, blocks),
+        Which::NoLeak => run(&OURS, w, threads, blocks),
+        Which::StatsAlloc => run(&STATS, w, threads, blocks),
     }
 }
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
+fn median(v: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = v.into_iter().collect();
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 {
@@ -224,7 +267,7 @@ fn main() {
         .into_iter()
         .flat_map(|w| [1usize, 2].map(|t| (w, t)))
         .collect();
-    // samples[cell][allocator][round], ns per allocate+free.
+    // samples[cell][allocator][round]
     let mut samples = vec![[Vec::new(), Vec::new(), Vec::new()]; cells.len()];
 
     // One short unrecorded pass of everything: page in code, grow the heaps.
@@ -250,9 +293,9 @@ fn main() {
     );
 
     println!();
-    println!("median ns per alloc+free (per thread), and ratio to the system allocator");
+    println!("median CPU ns per alloc+free (per thread), and ratio to the system allocator");
     println!(
-        "{:<8} {:>7} | {:>8} {:>8} {:>11} | {:>14} {:>18} | {:>18}",
+        "{:<8} {:>7} | {:>8} {:>8} {:>11} | {:>14} {:>18} | {:>17} | {:>6}",
         "workload",
         "threads",
         "system",
@@ -260,23 +303,28 @@ fn main() {
         "stats_alloc",
         "no_leak/system",
         "stats_alloc/system",
-        "no_leak per round"
+        "no_leak per round",
+        "on-CPU"
     );
     let mut worst: f64 = 0.0;
     let mut failed = Vec::new();
+    let mut busy = false;
     for (c, &(w, t)) in cells.iter().enumerate() {
-        let [sys, ours, stats] = [0, 1, 2].map(|i| median(&samples[c][i]));
+        let cell = &samples[c];
+        let [sys, ours, stats] = [0, 1, 2].map(|i| median(cell[i].iter().map(|s| s.cpu_ns)));
+        let on_cpu = median(cell.iter().flatten().map(|s| s.on_cpu));
+        busy |= on_cpu < 0.9;
         let ratio = ours / sys;
         // The same ratio within each round (neighbours in time), as a spread.
-        let per_round: Vec<f64> = samples[c][1]
+        let per_round: Vec<f64> = cell[1]
             .iter()
-            .zip(&samples[c][0])
-            .map(|(o, s)| o / s)
+            .zip(&cell[0])
+            .map(|(o, s)| o.cpu_ns / s.cpu_ns)
             .collect();
         let lo = per_round.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = per_round.iter().copied().fold(0.0, f64::max);
         println!(
-            "{:<8} {:>7} | {:>8.2} {:>8.2} {:>11.2} | {:>13.3}x {:>17.3}x | {:>7.2}x..{:.2}x",
+            "{:<8} {:>7} | {:>8.2} {:>8.2} {:>11.2} | {:>13.3}x {:>17.3}x | {:>6.2}x..{:.2}x | {:>5.0}%",
             w.name(),
             t,
             sys,
@@ -285,12 +333,19 @@ fn main() {
             ratio,
             stats / sys,
             lo,
-            hi
+            hi,
+            on_cpu * 100.0
         );
         worst = worst.max(ratio);
         if ratio > args.max_ratio {
             failed.push(format!("{} at {} thread(s): {ratio:.3}x", w.name(), t));
         }
+    }
+    if busy {
+        println!(
+            "note: the machine was busy (on-CPU below 90%): at 2 threads the threads did not always \
+             run at the same time, which understates contention"
+        );
     }
     println!();
     if failed.is_empty() {

@@ -60,8 +60,10 @@ pub(crate) struct Slot {
     alloc_blocks: AtomicU64,
     free_bytes: AtomicU64,
     free_blocks: AtomicU64,
-    /// Highest `alloc_bytes - free_bytes` seen since the owner last reset it.
+    /// Highest `alloc_bytes - free_bytes` seen since the owner last reset it, while `peak_on`.
     peak_net: AtomicI64,
+    /// The owner measures its own peak (see [`ThreadPeak`]).
+    peak_on: AtomicBool,
     /// 0 = free, 1 = owned.
     owned: AtomicU32,
     /// The OS thread id of the owner is the process id: the owner is the main thread.
@@ -76,6 +78,7 @@ impl Slot {
             free_bytes: AtomicU64::new(0),
             free_blocks: AtomicU64::new(0),
             peak_net: AtomicI64::new(0),
+            peak_on: AtomicBool::new(false),
             owned: AtomicU32::new(0),
             is_main: AtomicBool::new(false),
         }
@@ -92,11 +95,21 @@ impl Slot {
 
     #[inline(always)]
     fn on_alloc(&self, size: u64) {
-        let ab = Self::bump(&self.alloc_bytes, size);
+        Self::bump(&self.alloc_bytes, size);
         Self::bump(&self.alloc_blocks, 1);
-        let net = ab.wrapping_sub(self.free_bytes.load(Relaxed)) as i64;
-        if net > self.peak_net.load(Relaxed) {
-            self.peak_net.store(net, Relaxed);
+    }
+
+    /// The thread-peak hook: called only while some thread measures its own peak.
+    #[cold]
+    fn track_peak(&self) {
+        if self.peak_on.load(Relaxed) {
+            let net = self
+                .alloc_bytes
+                .load(Relaxed)
+                .wrapping_sub(self.free_bytes.load(Relaxed)) as i64;
+            if net > self.peak_net.load(Relaxed) {
+                self.peak_net.store(net, Relaxed);
+            }
         }
     }
 
@@ -152,6 +165,10 @@ pub(crate) const CAPTURE_ALL: u8 = 4;
 pub(crate) const CAPTURE_NOT_MAIN: u8 = 8;
 pub(crate) const CAPTURE_THREAD: u8 = 16;
 const CAPTURE_BITS: u8 = CAPTURE_ALL | CAPTURE_NOT_MAIN | CAPTURE_THREAD;
+/// Some thread measures its own peak ([`ThreadPeak`]): slots with `peak_on` track it.
+const PEAK_THREADS: u8 = 32;
+/// How many [`ThreadPeak`] windows are open.
+static THREAD_PEAK_WINDOWS: AtomicU32 = AtomicU32::new(0);
 static LIVE: AtomicI64 = AtomicI64::new(0);
 static PEAK: AtomicI64 = AtomicI64::new(0);
 
@@ -248,38 +265,74 @@ fn with_slot(f: impl FnOnce(Option<&'static Slot>)) {
     f(slot)
 }
 
+/// The calling thread's slot, claiming one on first use; `None` if it has none (overflow).
+#[cold]
+#[inline(never)]
+fn slow_slot() -> Option<&'static Slot> {
+    let mut out = None;
+    with_slot(|s| out = s);
+    out
+}
+
 #[inline(always)]
 fn count_alloc(ptr: *mut u8, size: usize) {
-    with_slot(|slot| {
-        match slot {
-            Some(s) => s.on_alloc(size as u64),
-            None => {
-                OVERFLOW.alloc_bytes.fetch_add(size as u64, Relaxed);
-                OVERFLOW.alloc_blocks.fetch_add(1, Relaxed);
-            }
+    // The hot path: one thread-local load, two plain adds on the thread's own line, and one
+    // relaxed load of the read-mostly hook byte. Everything else is out of line.
+    let slot = match slot_from(MY_SLOT.with(Cell::get)) {
+        Some(s) => {
+            s.on_alloc(size as u64);
+            Some(s)
         }
-        let hooks = HOOKS.load(Relaxed);
-        if hooks != 0 {
-            hooks_on_alloc(hooks, slot, ptr, size);
-        }
-    })
+        None => overflow_alloc(size),
+    };
+    let hooks = HOOKS.load(Relaxed);
+    if hooks != 0 {
+        hooks_on_alloc(hooks, slot, ptr, size);
+    }
 }
 
 #[inline(always)]
 fn count_free(ptr: *mut u8, size: usize) {
-    with_slot(|slot| {
-        match slot {
-            Some(s) => s.on_free(size as u64),
-            None => {
-                OVERFLOW.free_bytes.fetch_add(size as u64, Relaxed);
-                OVERFLOW.free_blocks.fetch_add(1, Relaxed);
-            }
+    let slot = match slot_from(MY_SLOT.with(Cell::get)) {
+        Some(s) => {
+            s.on_free(size as u64);
+            Some(s)
         }
-        let hooks = HOOKS.load(Relaxed);
-        if hooks != 0 {
-            hooks_on_free(hooks, slot, ptr, size);
+        None => overflow_free(size),
+    };
+    let hooks = HOOKS.load(Relaxed);
+    if hooks != 0 {
+        hooks_on_free(hooks, slot, ptr, size);
+    }
+}
+
+/// A thread without a slot yet claims one; one that has none counts in the overflow record.
+#[cold]
+#[inline(never)]
+fn overflow_alloc(size: usize) -> Option<&'static Slot> {
+    let slot = slow_slot();
+    match slot {
+        Some(s) => s.on_alloc(size as u64),
+        None => {
+            OVERFLOW.alloc_bytes.fetch_add(size as u64, Relaxed);
+            OVERFLOW.alloc_blocks.fetch_add(1, Relaxed);
         }
-    })
+    }
+    slot
+}
+
+#[cold]
+#[inline(never)]
+fn overflow_free(size: usize) -> Option<&'static Slot> {
+    let slot = slow_slot();
+    match slot {
+        Some(s) => s.on_free(size as u64),
+        None => {
+            OVERFLOW.free_bytes.fetch_add(size as u64, Relaxed);
+            OVERFLOW.free_blocks.fetch_add(1, Relaxed);
+        }
+    }
+    slot
 }
 
 /// Whether a hook whose bits in `hooks` are `all`/`not_main` covers this thread.
@@ -290,6 +343,11 @@ fn covers(hooks: u8, all: u8, not_main: u8, slot: Option<&Slot>) -> bool {
 
 #[cold]
 fn hooks_on_alloc(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize) {
+    if hooks & PEAK_THREADS != 0 {
+        if let Some(s) = slot {
+            s.track_peak();
+        }
+    }
     if covers(hooks, PEAK_ALL, PEAK_NOT_MAIN, slot) {
         let live = LIVE.fetch_add(size as i64, Relaxed) + size as i64;
         PEAK.fetch_max(live, Relaxed);
@@ -442,24 +500,49 @@ pub(crate) fn thread_totals() -> Option<Totals> {
     out
 }
 
-/// Starts a new peak window on the calling thread: returns the thread's live bytes now.
-pub(crate) fn thread_peak_reset() -> Option<i64> {
-    let mut out = None;
-    with_slot(|s| {
-        out = s.map(|s| {
-            let net = s.read().live_bytes();
-            s.peak_net.store(net, Relaxed);
-            net
-        })
-    });
-    out
+/// The calling thread measures its own high-water mark while this guard lives.
+pub(crate) struct ThreadPeak {
+    slot: &'static Slot,
 }
 
-/// The calling thread's highest live bytes since [`thread_peak_reset`].
-pub(crate) fn thread_peak() -> Option<i64> {
-    let mut out = None;
-    with_slot(|s| out = s.map(|s| s.peak_net.load(Relaxed)));
-    out
+impl ThreadPeak {
+    /// Starts tracking, or `None` if the thread has no slot (or tracks already: an enclosing
+    /// check owns the window).
+    pub(crate) fn start() -> Option<ThreadPeak> {
+        let slot = slow_slot()?;
+        if slot.peak_on.load(Relaxed) {
+            return None;
+        }
+        slot.peak_on.store(true, Relaxed);
+        THREAD_PEAK_WINDOWS.fetch_add(1, SeqCst);
+        HOOKS.fetch_or(PEAK_THREADS, SeqCst);
+        Some(ThreadPeak { slot })
+    }
+
+    /// Begins a run: the high-water mark restarts at the thread's live bytes now, returned.
+    pub(crate) fn reset(&self) -> i64 {
+        let net = self.slot.read().live_bytes();
+        self.slot.peak_net.store(net, Relaxed);
+        net
+    }
+
+    /// The highest live bytes since the last [`ThreadPeak::reset`].
+    pub(crate) fn peak(&self) -> i64 {
+        self.slot.peak_net.load(Relaxed)
+    }
+}
+
+impl Drop for ThreadPeak {
+    fn drop(&mut self) {
+        self.slot.peak_on.store(false, Relaxed);
+        if THREAD_PEAK_WINDOWS.fetch_sub(1, SeqCst) == 1 {
+            HOOKS.fetch_and(!PEAK_THREADS, SeqCst);
+            // A window opened between the decrement and the clear keeps its bit.
+            if THREAD_PEAK_WINDOWS.load(SeqCst) > 0 {
+                HOOKS.fetch_or(PEAK_THREADS, SeqCst);
+            }
+        }
+    }
 }
 
 /// Process-wide peak tracking, for isolated measurement. `start` turns it on (if it is not on
@@ -571,10 +654,25 @@ mod tests {
 
     #[test]
     fn thread_peak_tracks_high_water_mark() {
-        let start = thread_peak_reset().unwrap();
+        let window = ThreadPeak::start().unwrap();
+        assert!(ThreadPeak::start().is_none(), "one window per thread");
+        let start = window.reset();
         let big = std::hint::black_box(vec![0u8; 4096]);
         drop(big);
-        let peak = thread_peak().unwrap();
+        let peak = window.peak();
         assert!(peak - start >= 4096, "peak {} start {}", peak, start);
+        drop(window);
+        // Closed: allocations no longer move it.
+        let before = SLOT_TABLE
+            .iter()
+            .map(|s| s.peak_net.load(Relaxed))
+            .collect::<Vec<_>>();
+        drop(std::hint::black_box(vec![0u8; 100_000]));
+        let mine = slow_slot().unwrap();
+        let i = SLOT_TABLE
+            .iter()
+            .position(|s| std::ptr::eq(s, mine))
+            .unwrap();
+        assert_eq!(mine.peak_net.load(Relaxed), before[i]);
     }
 }

@@ -258,15 +258,17 @@ pub(crate) fn measure<R: Outcome>(
     let peak_window = (scope == Scope::Process && source == HeapSource::NoLeak)
         .then(|| alloc::PeakWindow::start(exclude_main))
         .filter(alloc::PeakWindow::owns);
-    let thread_peak = peak_window.is_none() && source == HeapSource::NoLeak;
+    let thread_peak = (peak_window.is_none() && source == HeapSource::NoLeak)
+        .then(alloc::ThreadPeak::start)
+        .flatten();
 
     let heap_before = meter.heap();
     let mut prev = heap_before;
     for _ in 0..cfg.runs {
-        let start_peak = match &peak_window {
-            Some(w) => Some(w.reset()),
-            None if thread_peak => alloc::thread_peak_reset(),
-            None => None,
+        let start_peak = match (&peak_window, &thread_peak) {
+            (Some(w), _) => Some(w.reset()),
+            (None, Some(t)) => Some(t.reset()),
+            (None, None) => None,
         };
         let r = body();
         if r.failure().is_some() {
@@ -274,9 +276,10 @@ pub(crate) fn measure<R: Outcome>(
         }
         let now = meter.heap();
         let peak = start_peak.and_then(|s| {
-            let p = match &peak_window {
-                Some(w) => w.peak(),
-                None => alloc::thread_peak()?,
+            let p = match (&peak_window, &thread_peak) {
+                (Some(w), _) => w.peak(),
+                (None, Some(t)) => t.peak(),
+                (None, None) => return None,
             };
             Some((p - s).max(0) as u64)
         });
@@ -288,6 +291,7 @@ pub(crate) fn measure<R: Outcome>(
         prev = now;
     }
     drop(peak_window);
+    drop(thread_peak);
     let peak_bytes = deltas.iter().filter_map(|d| d.peak_bytes).max();
 
     // Settling re-reads the heap, so until the verdict is final the set of this function's own live

@@ -81,6 +81,16 @@
 //! }
 //! ```
 //!
+//! **Where it leaked.** A failing report lists the allocation sites of the memory that is still
+//! live: after the counts have shown a heap or thread leak, the body runs once more (the
+//! *diagnostic run*) with stack capture on, and the report gives each site's bytes and blocks and
+//! the first frame in the user's own code as `file.rs:LINE (function)`, with a few callers
+//! underneath; std, core, alloc, dependencies and no_leak itself are folded away. Leaked threads
+//! are listed with their names, states and spawn sites, and new fds with what they point at. A
+//! passing check captures nothing and pays nothing for this. With `NO_LEAK_REPORT=<path>`, every
+//! `#[no_leak]` test (and every failing `check`) appends one JSON line to `<path>`, safely from
+//! many threads and processes at once.
+//!
 //! **Switching off.** With `NO_LEAK=off` in the environment, every body runs once, nothing is
 //! measured, and a line on stderr says so once per process.
 //!
@@ -114,6 +124,28 @@
 //! and `peak` is not measured). With no counting allocator at all, every check fails and says how
 //! to install one; it never passes on zeros.
 //!
+//! # Monitoring a running program
+//!
+//! [`Monitor`] watches a program while it runs: a background thread samples [`stats`] (live heap
+//! bytes and blocks, allocation totals, threads, fds) at an interval, compares each sample with a
+//! baseline, fits a least-squares line through live bytes over the last `window` samples, and
+//! passes a typed [`Alert`] to a callback when live bytes, blocks, threads or fds grow beyond their
+//! bounds or live bytes rise steadily (slope and R² both over their thresholds, so that noise and
+//! a bounded cache's sawtooth stay quiet). Each condition alerts once until it clears. Sampling
+//! allocates nothing, and dropping the monitor stops and joins its thread. [`track_peak`] adds the
+//! process-wide peak, at the cost of a shared atomic on every allocation while it is on.
+//! `cargo run --example service_monitor` shows it catching a leaking subscriber list.
+//!
+//! ```no_run
+//! let monitor = no_leak::Monitor::builder()
+//!     .interval(std::time::Duration::from_millis(500))
+//!     .max_threads_growth(8)
+//!     .on_alert(|alert| eprintln!("leak suspected: {alert}"))
+//!     .start();
+//! // ... run the service ...
+//! drop(monitor);
+//! ```
+//!
 //! # Limits
 //!
 //! - Allocation counting sees growth only when it allocates: a `Vec` that fills capacity it
@@ -132,17 +164,23 @@ mod config;
 mod engine;
 mod isolate;
 mod jsonl;
+mod monitor;
+pub mod profile;
 mod report;
 mod runner;
 mod sites;
+mod stats;
 mod tasks;
+mod trend;
 
 pub use alloc::{CountingAlloc, Totals};
 pub use census::{FdInfo, ThreadInfo};
 pub use config::{Config, DEFAULT_RUNS, DEFAULT_SETTLE_MS, DEFAULT_WARMUP};
 pub use engine::{HeapSource, Outcome, Scope};
+pub use monitor::{Alert, AlertKind, Monitor, MonitorBuilder, Sample};
 pub use report::{Count, Dimension, Report, RunDelta};
 pub use sites::{Frame, Site};
+pub use stats::{stats, track_peak, PeakTracking, Stats};
 #[cfg(feature = "tokio")]
 pub use tasks::{unwatch_runtime, watch_runtime};
 

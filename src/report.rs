@@ -374,7 +374,7 @@ impl fmt::Display for Report {
                     )?,
                     None => writeln!(
                         f,
-                        "    - {} B in {} {blocks} at an unresolved frame",
+                        "    - {} B in {} {blocks} with no frame of your code (std internals)",
                         s.bytes, s.blocks
                     )?,
                 }

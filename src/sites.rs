@@ -135,12 +135,30 @@ pub(crate) struct Capture {
 }
 
 impl Capture {
-    /// Starts capturing, or returns `None` if this thread already runs a session.
+    /// Starts capturing, or returns `None` if this thread already runs a session. Waits while
+    /// another thread runs one.
     pub(crate) fn start(who: Who) -> Option<Capture> {
         if IN_SESSION.with(Cell::get) {
             return None;
         }
         let session = SESSION.lock().unwrap_or_else(|e| e.into_inner());
+        Some(Capture::begin(session, who))
+    }
+
+    /// Starts capturing, or returns `None` at once if any thread already runs a session.
+    pub(crate) fn try_start(who: Who) -> Option<Capture> {
+        if IN_SESSION.with(Cell::get) {
+            return None;
+        }
+        let session = match SESSION.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(Capture::begin(session, who))
+    }
+
+    fn begin(session: std::sync::MutexGuard<'static, ()>, who: Who) -> Capture {
         IN_SESSION.with(|s| s.set(true));
         // Allocate the table before capture is on.
         *TABLE.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashMap::with_capacity(4096));
@@ -153,14 +171,13 @@ impl Capture {
             }
         };
         alloc::capture_on(bit);
-        Some(Capture {
+        Capture {
             _session: session,
             who,
-        })
+        }
     }
 
     /// The captured blocks still live, without ending the session (for heap profiles).
-    #[allow(dead_code)]
     pub(crate) fn live(&self) -> Vec<Block> {
         let _guard = Reentry::enter();
         let table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
@@ -192,7 +209,7 @@ impl Drop for Capture {
 }
 
 /// One resolved stack frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Frame {
     /// The function, demangled, without its hash.
     pub function: String,
@@ -234,65 +251,34 @@ const CONTEXT: usize = 3;
 
 /// Groups live blocks by the first user frame of their stack, biggest first.
 pub(crate) fn group(blocks: &[Block]) -> Vec<Site> {
-    let cwd = std::env::current_dir()
-        .ok()
-        .map(|d| format!("{}/", d.display()));
-    let mut resolved: HashMap<usize, Vec<Frame>> = HashMap::new();
+    let mut resolver = Resolver::new();
     let mut sites: Vec<Site> = Vec::new();
     for block in blocks {
-        let mut frames = Vec::new();
-        for &ip in block.stack.ips() {
-            let fs = resolved
-                .entry(ip)
-                .or_insert_with(|| resolve(ip, cwd.as_deref()));
-            frames.extend(fs.iter().cloned());
-        }
-        let first_user = frames
-            .iter()
-            .position(|f| !is_internal(f) && !is_dependency(f));
-        // Made by a spawn call: a spawn frame lies between the allocator and the user's frame
-        // (allocations made *on* the new thread have the spawn frames outside the user's).
-        let spawns_thread =
-            first_user.is_some_and(|u| frames[..u].iter().any(|f| is_spawn(&f.function)));
-        let frame = match first_user {
-            Some(u) => Some(frames[u].clone()),
-            // Nothing of the user's own: fall back to the first frame outside std and no_leak.
-            None => frames.iter().find(|f| !is_internal(f)).cloned(),
-        };
-        // Context: the callers, one frame per function (closures folded into their function).
-        let mut context: Vec<Frame> = Vec::new();
-        let mut last = frame.as_ref().map(|f| base_name(&f.function).to_string());
-        for f in frames
-            .iter()
-            .skip(first_user.map_or(frames.len(), |u| u + 1))
-        {
-            if context.len() == CONTEXT {
-                break;
-            }
-            if is_internal(f) || is_dependency(f) || f.file.is_none() {
-                continue;
-            }
-            let name = base_name(&f.function);
-            if last.as_deref() != Some(name) {
-                last = Some(name.to_string());
-                context.push(f.clone());
-            }
-        }
-        match sites.iter_mut().find(|s| s.frame == frame) {
+        let frames: Vec<Frame> = resolver
+            .frames(block.stack.ips())
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
+        let site = site_of(&frames);
+        match sites.iter_mut().find(|s| s.frame == site.frame) {
             Some(s) => {
                 s.bytes += block.size as u64;
                 s.blocks += 1;
-                s.spawns_thread |= spawns_thread;
+                s.spawns_thread |= site.spawns_thread;
             }
             None => sites.push(Site {
                 bytes: block.size as u64,
                 blocks: 1,
-                frame,
-                context,
-                spawns_thread,
+                ..site
             }),
         }
     }
+    sort_sites(&mut sites);
+    sites
+}
+
+/// Biggest first (bytes, then blocks), ties by location.
+pub(crate) fn sort_sites(sites: &mut [Site]) {
     sites.sort_by(|a, b| {
         (b.bytes, b.blocks).cmp(&(a.bytes, a.blocks)).then_with(|| {
             a.frame
@@ -301,7 +287,107 @@ pub(crate) fn group(blocks: &[Block]) -> Vec<Site> {
                 .cmp(&b.frame.as_ref().map(Frame::location))
         })
     });
-    sites
+}
+
+/// The index in `frames` of the site frame: the first frame in the user's own code, else the first
+/// outside std and no_leak. The second value is whether the first is a user frame.
+fn site_index<'a>(mut frames: impl Iterator<Item = &'a Frame> + Clone) -> Option<(usize, bool)> {
+    frames
+        .clone()
+        .position(|f| !is_internal(f) && !is_dependency(f))
+        .map(|u| (u, true))
+        .or_else(|| frames.position(|f| !is_internal(f)).map(|i| (i, false)))
+}
+
+/// The site of one resolved stack (innermost frame first), with zero bytes and blocks.
+pub(crate) fn site_of(frames: &[Frame]) -> Site {
+    let site = site_index(frames.iter());
+    let first_user = site.and_then(|(i, user)| user.then_some(i));
+    // Made by a spawn call: a spawn frame lies between the allocator and the user's frame
+    // (allocations made *on* the new thread have the spawn frames outside the user's).
+    let spawns_thread =
+        first_user.is_some_and(|u| frames[..u].iter().any(|f| is_spawn(&f.function)));
+    let frame = site.map(|(i, _)| frames[i].clone());
+    // Context: the callers, one frame per function (closures folded into their function).
+    let mut context: Vec<Frame> = Vec::new();
+    let mut last = frame.as_ref().map(|f| base_name(&f.function).to_string());
+    for f in frames
+        .iter()
+        .skip(first_user.map_or(frames.len(), |u| u + 1))
+    {
+        if context.len() == CONTEXT {
+            break;
+        }
+        if is_internal(f) || is_dependency(f) || f.file.is_none() {
+            continue;
+        }
+        let name = base_name(&f.function);
+        if last.as_deref() != Some(name) {
+            last = Some(name.to_string());
+            context.push(f.clone());
+        }
+    }
+    Site {
+        bytes: 0,
+        blocks: 0,
+        frame,
+        context,
+        spawns_thread,
+    }
+}
+
+/// A resolved stack with std folded away, innermost first: the site frame (see [`site_of`]) and
+/// its callers, leaving out frames of std, core, alloc, no_leak and the unwinder (dependencies'
+/// frames stay: in a call graph they are the path from the user's code to the allocation). A
+/// stack with no frame outside std is kept whole. Each frame comes with the address it was
+/// resolved from.
+pub(crate) fn fold(frames: Vec<(usize, Frame)>) -> Vec<(usize, Frame)> {
+    let Some((start, _)) = site_index(frames.iter().map(|(_, f)| f)) else {
+        return frames;
+    };
+    frames
+        .into_iter()
+        .skip(start)
+        .filter(|(_, f)| !is_internal(f))
+        .collect()
+}
+
+/// Resolves instruction pointers into frames, each distinct address once. Resolving takes the
+/// backtrace crate's lock: while capture is on, do it inside [`without_capture`].
+pub(crate) struct Resolver {
+    cwd: Option<String>,
+    cache: HashMap<usize, Vec<Frame>>,
+}
+
+impl Resolver {
+    pub(crate) fn new() -> Resolver {
+        Resolver {
+            cwd: std::env::current_dir()
+                .ok()
+                .map(|d| format!("{}/", d.display())),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Every frame of a stack, innermost first, with inlined frames expanded (innermost first
+    /// too), each with the address it was resolved from. Nothing is folded.
+    pub(crate) fn frames(&mut self, ips: &[usize]) -> Vec<(usize, Frame)> {
+        let mut out = Vec::new();
+        for &ip in ips {
+            let cwd = self.cwd.as_deref();
+            let fs = self.cache.entry(ip).or_insert_with(|| resolve(ip, cwd));
+            out.extend(fs.iter().map(|f| (ip, f.clone())));
+        }
+        out
+    }
+}
+
+/// Runs `f` with allocation capture off for this thread: what it allocates is counted but not
+/// captured, and it may take the backtrace crate's lock while other threads capture (they wait
+/// for it, and it never waits for the table's lock).
+pub(crate) fn without_capture<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = Reentry::enter();
+    f()
 }
 
 fn resolve(ip: usize, cwd: Option<&str>) -> Vec<Frame> {

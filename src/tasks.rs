@@ -72,7 +72,9 @@ mod watched {
 /// measured run. A runtime that is dropped later counts 0 (its tasks are dropped with it), but its
 /// handle stays in the registry until [`unwatch_runtime`]; don't register a fresh runtime on every
 /// run of a measured body. The runtime current on the thread that runs a check is watched without
-/// registration. Needs the cargo feature `tokio`.
+/// registration. Like threads and fds, tasks are counted only where the whole process is (a
+/// `#[no_leak]` test, a check inside `#[no_leak::isolated]`, nextest, `main`). Needs the cargo
+/// feature `tokio`.
 ///
 /// ```
 /// use std::sync::LazyLock;

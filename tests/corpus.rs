@@ -337,7 +337,8 @@ mod numbers {
             r.settle_gave_up && r.settle_wait >= Duration::from_millis(250),
             "{r}"
         );
-        assert!(r.to_string().contains("\"forever\" S (sleeping)"), "{r}");
+        // A sleeping thread may be caught awake (R) at the census: only the name is fixed.
+        assert!(r.to_string().contains("- 3 x \"forever\" "), "{r}");
     }
 
     #[test]
