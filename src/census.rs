@@ -106,6 +106,20 @@ pub(crate) fn thread_info(tid: u32) -> ThreadInfo {
     ThreadInfo { tid, name, state }
 }
 
+/// Whether the main thread (the thread group leader) is asleep, where that can be known.
+pub(crate) fn main_thread_sleeping() -> Option<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let rest = &stat[stat.rfind(')')? + 1..];
+        Some(rest.trim_start().starts_with('S'))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
 /// The open file descriptors, or `None` where they cannot be listed.
 pub(crate) fn fds() -> Option<BTreeSet<i32>> {
     #[cfg(target_os = "linux")]

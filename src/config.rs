@@ -19,8 +19,11 @@ pub const DEFAULT_SETTLE_MS: u64 = 1000;
 /// | [`max_blocks`](Config::max_blocks) | 0 | allowed net growth of live heap blocks |
 /// | [`max_threads`](Config::max_threads) | 0 | allowed net growth of live OS threads |
 /// | [`max_fds`](Config::max_fds) | 0 | allowed net growth of open file descriptors |
+/// | [`max_tasks`](Config::max_tasks) | 0 | allowed net growth of alive tasks on watched tokio runtimes |
 /// | [`max_peak_bytes`](Config::max_peak_bytes) | none | bound on the highest live heap within a run, above its start |
 /// | [`settle_ms`](Config::settle_ms) | 1000 | how long to poll, with back-off, for exiting threads before reporting |
+/// | [`soak`](Config::soak) / [`soak_ms`](Config::soak_ms) | off | soak mode: many iterations (or a duration), fail on a sustained trend |
+/// | [`max_slope_bytes`](Config::max_slope_bytes) | 0.0 | in soak mode, allowed trend of live bytes per iteration |
 /// | [`name`](Config::name) | the test's name | the name the report gives |
 ///
 /// ```
@@ -30,7 +33,7 @@ pub const DEFAULT_SETTLE_MS: u64 = 1000;
 /// });
 /// assert!(!report.is_leak(), "{report}");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub(crate) warmup: u32,
     pub(crate) runs: u32,
@@ -42,6 +45,8 @@ pub struct Config {
     pub(crate) max_peak_bytes: Option<u64>,
     pub(crate) settle_ms: u64,
     pub(crate) name: Option<String>,
+    pub(crate) soak: Option<crate::soak::SoakLength>,
+    pub(crate) max_slope_bytes: f64,
 }
 
 impl Default for Config {
@@ -64,6 +69,8 @@ impl Config {
             max_peak_bytes: None,
             settle_ms: DEFAULT_SETTLE_MS,
             name: None,
+            soak: None,
+            max_slope_bytes: 0.0,
         }
     }
 
@@ -123,6 +130,39 @@ impl Config {
     /// before a leak is reported. A passing check never waits.
     pub fn settle_ms(mut self, ms: u64) -> Config {
         self.settle_ms = ms;
+        self
+    }
+
+    /// Soak mode: after the warmup runs, run the body `iterations` times, sample live heap,
+    /// threads and fds about 200 times (after a warmup of the first tenth), and fail on a
+    /// sustained upward trend instead of comparing net growth with the bounds. See
+    /// [`SoakReport`](crate::SoakReport).
+    pub fn soak(mut self, iterations: u64) -> Config {
+        assert!(
+            iterations >= 40,
+            "no_leak: a soak needs at least 40 iterations (got {iterations})"
+        );
+        self.soak = Some(crate::soak::SoakLength::Iterations(iterations));
+        self
+    }
+
+    /// Soak mode for a duration instead of a number of iterations.
+    pub fn soak_ms(mut self, ms: u64) -> Config {
+        assert!(ms >= 10, "no_leak: a soak needs at least 10 ms (got {ms})");
+        self.soak = Some(crate::soak::SoakLength::Duration(
+            std::time::Duration::from_millis(ms),
+        ));
+        self
+    }
+
+    /// In soak mode, the allowed trend of live heap bytes per iteration (default 0: any sustained
+    /// growth fails).
+    pub fn max_slope_bytes(mut self, bytes_per_iteration: f64) -> Config {
+        assert!(
+            bytes_per_iteration >= 0.0,
+            "no_leak: max_slope_bytes cannot be negative"
+        );
+        self.max_slope_bytes = bytes_per_iteration;
         self
     }
 

@@ -111,19 +111,19 @@ pub(crate) fn heap_source() -> HeapSource {
 
 /// Live (bytes, blocks) in `scope`, plus the calling thread's reading when it is wanted.
 #[derive(Clone, Copy)]
-struct Heap {
-    bytes: i64,
-    blocks: i64,
+pub(crate) struct Heap {
+    pub(crate) bytes: i64,
+    pub(crate) blocks: i64,
 }
 
-struct Meter {
+pub(crate) struct Meter {
     scope: Scope,
     source: HeapSource,
     exclude_main: bool,
 }
 
 impl Meter {
-    fn heap(&self) -> Heap {
+    pub(crate) fn heap(&self) -> Heap {
         match (self.source, self.scope) {
             (HeapSource::NoLeak, Scope::Process) => {
                 let t = alloc::process_totals(self.exclude_main);
@@ -248,6 +248,13 @@ pub(crate) fn measure<R: Outcome>(
         if r.failure().is_some() {
             return Err(r);
         }
+    }
+
+    if source == HeapSource::StatsAlloc && exclude_main {
+        wait_for_quiet_harness(&meter);
+    }
+    if cfg.soak.is_some() {
+        return crate::soak::run(cfg, scope, &meter, census_on, report, body);
     }
 
     // Everything allocated for the bookkeeping is allocated here, before the window opens.
@@ -393,8 +400,29 @@ pub(crate) fn measure<R: Outcome>(
     Ok(report)
 }
 
+/// stats_alloc counts every thread, and libtest's main thread allocates (and keeps a few blocks)
+/// while it starts a test, sometimes a millisecond or two into the body. no_leak's own allocator
+/// leaves the main thread out; with stats_alloc, wait until the main thread sleeps and the counts
+/// stay still for a few 2 ms steps (at most 500 ms) before opening the window.
+fn wait_for_quiet_harness(meter: &Meter) {
+    let started = Instant::now();
+    let mut quiet_steps = 0;
+    while quiet_steps < 5 && started.elapsed() < Duration::from_millis(500) {
+        let main_asleep = census::main_thread_sleeping().unwrap_or(true);
+        let before = meter.heap();
+        std::thread::sleep(Duration::from_millis(2));
+        let after = meter.heap();
+        let still = (before.bytes, before.blocks) == (after.bytes, after.blocks);
+        quiet_steps = if main_asleep && still {
+            quiet_steps + 1
+        } else {
+            0
+        };
+    }
+}
+
 /// The diagnostic run: once more, with allocation sites captured, after a leak was found.
-fn diagnose<R>(
+pub(crate) fn diagnose<R>(
     report: &mut Report,
     scope: Scope,
     exclude_main: bool,
@@ -426,14 +454,14 @@ fn diagnose<R>(
 }
 
 /// Threads, fds and async tasks at one moment.
-struct Census {
-    threads: Option<BTreeSet<u32>>,
-    fds: Option<BTreeSet<i32>>,
-    tasks: Option<i64>,
+pub(crate) struct Census {
+    pub(crate) threads: Option<BTreeSet<u32>>,
+    pub(crate) fds: Option<BTreeSet<i32>>,
+    pub(crate) tasks: Option<i64>,
 }
 
 impl Census {
-    fn take(on: bool) -> Census {
+    pub(crate) fn take(on: bool) -> Census {
         if !on {
             return Census {
                 threads: None,

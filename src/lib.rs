@@ -106,6 +106,7 @@
 //! | `max_blocks` | 0 | allowed net growth of live heap blocks |
 //! | `max_threads` | 0 | allowed net growth of live OS threads |
 //! | `max_fds` | 0 | allowed net growth of open file descriptors |
+//! | `max_tasks` | 0 | allowed net growth of alive tasks on watched tokio runtimes (feature `tokio`) |
 //! | `max_peak_bytes` | unbounded | highest live heap within a run, above its start |
 //! | `settle_ms` | 1000 | how long to wait for exiting threads before reporting |
 //!
@@ -146,6 +147,26 @@
 //! drop(monitor);
 //! ```
 //!
+//! # Heap profiles
+//!
+//! [`profile`] answers "what is growing?" the way `go tool pprof -base heap1.pb.gz heap2.pb.gz`
+//! does: [`profile::start`] captures the stack of every allocation of every thread (one profiler
+//! per process; slow while it runs), [`Profiler::snapshot`](profile::Profiler::snapshot) groups
+//! the memory live now by allocating line and by whole stack, and
+//! [`Snapshot::diff`](profile::Snapshot::diff) lists the sites that grew since a base snapshot,
+//! biggest first. With the cargo feature `pprof`,
+//! [`Snapshot::write_pprof`](profile::Snapshot::write_pprof) writes a gzip-compressed pprof
+//! `profile.proto` (`inuse_objects`, `inuse_space`) that `go tool pprof` opens.
+//! `cargo run --example heap_profile` shows a growing cache named among steady churn.
+//!
+//! ```no_run
+//! let profiler = no_leak::profile::start().unwrap();
+//! let base = profiler.snapshot();
+//! // ... run the workload ...
+//! let diff = profiler.snapshot().diff(&base);
+//! println!("{diff}"); // the biggest growers first, as `file:line (function)`
+//! ```
+//!
 //! # Limits
 //!
 //! - Allocation counting sees growth only when it allocates: a `Vec` that fills capacity it
@@ -165,10 +186,12 @@ mod engine;
 mod isolate;
 mod jsonl;
 mod monitor;
+mod plot;
 pub mod profile;
 mod report;
 mod runner;
 mod sites;
+mod soak;
 mod stats;
 mod tasks;
 mod trend;
@@ -180,6 +203,7 @@ pub use engine::{HeapSource, Outcome, Scope};
 pub use monitor::{Alert, AlertKind, Monitor, MonitorBuilder, Sample};
 pub use report::{Count, Dimension, Report, RunDelta};
 pub use sites::{Frame, Site};
+pub use soak::{SoakLength, SoakReport, SoakSample, Trend};
 pub use stats::{stats, track_peak, PeakTracking, Stats};
 #[cfg(feature = "tokio")]
 pub use tasks::{unwatch_runtime, watch_runtime};

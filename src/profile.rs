@@ -460,6 +460,10 @@ fn percent(part: u64, whole: u64) -> f64 {
     }
 }
 
+fn more_sites(n: usize) -> String {
+    format!("{n} more {}", if n == 1 { "site" } else { "sites" })
+}
+
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -500,8 +504,8 @@ impl fmt::Display for Snapshot {
             let rest = &self.sites[want..];
             writeln!(
                 f,
-                "  ... {} more: {} B in {}",
-                plural(rest.len() as u64, "site", "sites"),
+                "  ... and {}: {} B in {}",
+                more_sites(rest.len()),
                 rest.iter().map(|s| s.bytes).sum::<u64>(),
                 plural(rest.iter().map(|s| s.blocks).sum(), "block", "blocks"),
             )?;
@@ -550,8 +554,8 @@ impl fmt::Display for Diff {
                 let rest = &list[want..];
                 writeln!(
                     f,
-                    "  ... {} more: {:+} B",
-                    plural(rest.len() as u64, "site", "sites"),
+                    "  ... and {}: {:+} B",
+                    more_sites(rest.len()),
                     rest.iter().map(|s| s.delta_bytes()).sum::<i64>()
                 )?;
             }

@@ -111,6 +111,8 @@ pub struct Report {
     pub sites: Vec<Site>,
     /// Why `sites` is empty or partial, if it is.
     pub sites_note: Option<String>,
+    /// Soak mode's samples and trends (see [`Config::soak`]).
+    pub soak: Option<crate::soak::SoakReport>,
     /// Why nothing could be measured, if so: the check fails rather than pass on zeros.
     pub unmeasurable: Option<String>,
     /// `NO_LEAK=off` was set: the body ran once and nothing was measured.
@@ -139,6 +141,7 @@ impl Report {
             exceeded: Vec::new(),
             sites: Vec::new(),
             sites_note: None,
+            soak: None,
             unmeasurable: None,
             off: false,
         }
@@ -250,7 +253,9 @@ impl fmt::Display for Report {
         }
         writeln!(f)?;
         let runs = self.per_run.len();
-        if let (Some(b), Some(k)) = (self.bytes, self.blocks) {
+        if let Some(soak) = &self.soak {
+            write_soak(f, soak, c)?;
+        } else if let (Some(b), Some(k)) = (self.bytes, self.blocks) {
             writeln!(
                 f,
                 "  heap:      {} B, {} blocks over {runs} runs (bounds: {} B, {} blocks)",
@@ -288,6 +293,10 @@ impl fmt::Display for Report {
             (Dimension::Fds, self.fds, c.max_fds),
             (Dimension::Tasks, self.tasks, c.max_tasks),
         ] {
+            // A soak shows threads and fds as trends.
+            if self.soak.is_some() && dim != Dimension::Tasks {
+                continue;
+            }
             // Tasks are only shown where a runtime is watched, or a bound was asked for.
             if dim == Dimension::Tasks && count.is_none() && bound == 0 {
                 continue;
@@ -413,6 +422,7 @@ impl fmt::Display for Report {
                 "\n  hint:      a real leak grows with runs; to accept growth, raise the bound, \
                  e.g. #[no_leak({} = N)]; NO_LEAK=off skips all checks",
                 match self.exceeded[0] {
+                    Dimension::Heap if self.soak.is_some() => "max_slope_bytes",
                     Dimension::Heap => "max_bytes",
                     Dimension::Peak => "max_peak_bytes",
                     Dimension::Threads => "max_threads",
@@ -469,6 +479,71 @@ fn write_groups(
     if groups.len() > MAX_GROUPS {
         let rest: usize = groups[MAX_GROUPS..].iter().map(|(_, ids)| ids.len()).sum();
         writeln!(f, "    - ... and {rest} more")?;
+    }
+    Ok(())
+}
+
+fn floors(t: &crate::soak::Trend) -> String {
+    t.floors
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn write_soak(
+    f: &mut fmt::Formatter<'_>,
+    soak: &crate::soak::SoakReport,
+    c: &Config,
+) -> fmt::Result {
+    writeln!(
+        f,
+        "  soak:      {} iterations in {} ms ({} warmup), {} samples",
+        soak.iterations,
+        soak.elapsed.as_millis(),
+        soak.warmup_iterations,
+        soak.samples.len()
+    )?;
+    if let Some(t) = &soak.bytes {
+        writeln!(
+            f,
+            "  heap:      {:+.4} B/iteration (R\u{b2} {:.2}; bound: {} B/iteration); floors by quarter: {} B{}",
+            t.slope,
+            t.r2,
+            c.max_slope_bytes,
+            floors(t),
+            if t.sustained() { " (rising)" } else { "" }
+        )?;
+    }
+    if let Some(t) = &soak.blocks {
+        writeln!(
+            f,
+            "  blocks:    {:+.4}/iteration; floors by quarter: {}",
+            t.slope,
+            floors(t)
+        )?;
+    }
+    for (label, t) in [("threads:", &soak.threads), ("fds:", &soak.fds)] {
+        if let Some(t) = t {
+            writeln!(
+                f,
+                "  {label:<10} {:+.5}/iteration; floors by quarter: {}{}",
+                t.slope,
+                floors(t),
+                if t.sustained() { " (rising)" } else { "" }
+            )?;
+        }
+    }
+    let n = soak.samples.len();
+    if n > 0 {
+        let picks: Vec<String> = (0..n.min(6))
+            .map(|i| &soak.samples[i * (n - 1) / (n.min(6) - 1).max(1)])
+            .map(|s| format!("{}: {} B", s.iteration, s.bytes))
+            .collect();
+        writeln!(f, "  samples:   {}", picks.join(", "))?;
+    }
+    if let Some(p) = &soak.plot {
+        writeln!(f, "  plot:      {}", p.display())?;
     }
     Ok(())
 }

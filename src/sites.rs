@@ -67,7 +67,9 @@ struct Reentry;
 
 impl Reentry {
     fn enter() -> Option<Reentry> {
-        BUSY.try_with(|b| (!b.replace(true)).then_some(Reentry))
+        // `then`, not `then_some`: an eager `Reentry` would be dropped when the flag was
+        // already set, and its `Drop` would clear the flag under the outer guard.
+        BUSY.try_with(|b| (!b.replace(true)).then(|| Reentry))
             .ok()
             .flatten()
     }

@@ -86,7 +86,7 @@ fn diff_names_the_growing_site_first() {
         first
             .context
             .iter()
-            .any(|c| c.function.ends_with("diff_names_the_growing_site_first")),
+            .any(|c| c.function.contains("diff_names_the_growing_site_first")),
         "{first:?}"
     );
 
@@ -128,12 +128,13 @@ fn steady_workload_shows_no_growth() {
     let site = diff.site_at(FILE, churn_line).expect("churn site");
     assert_eq!((site.delta_bytes(), site.delta_blocks()), (0, 0), "{diff}");
     assert_eq!(site.bytes, (RING * CHURN) as u64);
+    // Nothing the workload allocates grows (libtest's main thread, waiting for the test in the
+    // same process, may: it is captured too).
     assert!(
-        !diff.growing().any(|s| s
-            .frame
-            .as_ref()
-            .is_some_and(|f| f.file.as_deref() == Some(FILE))),
-        "nothing of this file grows:\n{diff}"
+        !diff.growing().any(|s| s.frame.as_ref().is_some_and(
+            |f| f.function.contains("churn") || f.function.contains("steady_workload")
+        )),
+        "{diff}"
     );
     drop(ring);
 }
@@ -151,12 +152,18 @@ fn shrinking_and_vanished_sites_come_last() {
     let now = profiler.snapshot();
     let diff = now.diff(&base);
     println!("{diff}");
-    let last = diff.sites.last().unwrap();
-    assert_eq!(last.location(), format!("{FILE}:{}", site_line("grow")));
-    assert_eq!((last.base_blocks, last.blocks), (40, 0));
-    assert_eq!(last.delta_bytes(), -40 * ENTRY as i64);
-    assert!(last.shrank());
-    assert_eq!(diff.shrinking().next().unwrap(), last);
+    // Growers first, then the sites that shrank, the biggest shrink first.
+    let first_shrink = diff.sites.iter().position(|s| s.shrank()).unwrap();
+    assert!(diff.sites[..first_shrink].iter().all(|s| !s.shrank()));
+    assert!(
+        diff.sites[first_shrink..].iter().all(|s| s.shrank()),
+        "{diff}"
+    );
+    let gone = &diff.sites[first_shrink];
+    assert_eq!(gone.location(), format!("{FILE}:{}", site_line("grow")));
+    assert_eq!((gone.base_blocks, gone.blocks), (40, 0));
+    assert_eq!(gone.delta_bytes(), -40 * ENTRY as i64);
+    assert_eq!(diff.shrinking().next().unwrap(), gone);
     assert_eq!(
         diff.growing().next().unwrap().location(),
         format!("{FILE}:{}", site_line("churn"))

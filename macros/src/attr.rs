@@ -17,12 +17,17 @@ pub const KEYS: &[&str] = &[
     "max_tasks",
     "max_peak_bytes",
     "settle_ms",
+    "soak",
+    "soak_ms",
+    "max_slope_bytes",
 ];
 
 /// One parsed argument: the key as written (for spans) and its value.
 pub struct Arg {
     pub key: syn::Ident,
     pub value: u64,
+    /// For `max_slope_bytes`, which takes a float: the value as written.
+    pub float: Option<f64>,
 }
 
 /// The arguments, each at most once.
@@ -192,6 +197,23 @@ fn parse_arg(piece: &[TokenTree], seen: &mut Vec<syn::Ident>) -> syn::Result<Arg
             ))
         }
     };
+    // `max_slope_bytes` is a rate in bytes per iteration: a float or an integer.
+    if name == "max_slope_bytes" {
+        if let [TokenTree::Literal(l)] = value {
+            let parsed = match syn::Lit::new(l.clone()) {
+                syn::Lit::Float(x) if x.suffix().is_empty() => x.base10_parse::<f64>().ok(),
+                syn::Lit::Int(x) if x.suffix().is_empty() => x.base10_parse::<f64>().ok(),
+                _ => None,
+            };
+            return match parsed {
+                Some(v) if v.is_finite() => Ok(Arg { key, value: 0, float: Some(v) }),
+                _ => Err(syn::Error::new(
+                    l.span(),
+                    "`max_slope_bytes` takes a number of bytes per iteration, e.g. `max_slope_bytes = 0.5`",
+                )),
+            };
+        }
+    }
     let lit = match value {
         [] => {
             return Err(syn::Error::new(
@@ -276,7 +298,23 @@ fn parse_arg(piece: &[TokenTree], seen: &mut Vec<syn::Ident>) -> syn::Result<Arg
         };
         return Err(syn::Error::new(lit.span(), why));
     }
-    Ok(Arg { key, value })
+    if name == "soak" && value < 40 {
+        return Err(syn::Error::new(
+            lit.span(),
+            "`soak` needs at least 40 iterations to fit a trend (10000 is typical)",
+        ));
+    }
+    if name == "soak_ms" && value < 10 {
+        return Err(syn::Error::new(
+            lit.span(),
+            "`soak_ms` needs at least 10 ms",
+        ));
+    }
+    Ok(Arg {
+        key,
+        value,
+        float: None,
+    })
 }
 
 fn not_an_integer(name: &str, value: &[TokenTree], found: &str) -> syn::Error {

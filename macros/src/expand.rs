@@ -80,17 +80,27 @@ pub fn entry(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     generate(kind, args, f)
 }
 
-fn args_of(args: &Option<attr::Args>) -> Vec<(syn::Ident, u64)> {
+/// Each argument as `(key, value literal)`: an unsuffixed integer, or a float for
+/// `max_slope_bytes`.
+fn args_of(args: &Option<attr::Args>) -> Vec<(syn::Ident, proc_macro2::Literal)> {
     args.as_ref()
-        .map(|a| a.args.iter().map(|a| (a.key.clone(), a.value)).collect())
+        .map(|a| {
+            a.args
+                .iter()
+                .map(|a| {
+                    let lit = match a.float {
+                        Some(x) => proc_macro2::Literal::f64_unsuffixed(x),
+                        None => proc_macro2::Literal::u64_unsuffixed(a.value),
+                    };
+                    (a.key.clone(), lit)
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
-fn args_tokens(args: &[(syn::Ident, u64)]) -> TokenStream {
-    let items = args.iter().map(|(k, v)| {
-        let lit = proc_macro2::Literal::u64_unsuffixed(*v);
-        quote!(#k = #lit)
-    });
+fn args_tokens(args: &[(syn::Ident, proc_macro2::Literal)]) -> TokenStream {
+    let items = args.iter().map(|(k, lit)| quote!(#k = #lit));
     quote!(#(#items),*)
 }
 
@@ -131,10 +141,7 @@ fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
     };
     let call = match kind {
         Kind::Check => {
-            let setters = args_of(&args).into_iter().map(|(k, v)| {
-                let lit = proc_macro2::Literal::u64_unsuffixed(v);
-                quote!(.#k(#lit))
-            });
+            let setters = args_of(&args).into_iter().map(|(k, lit)| quote!(.#k(#lit)));
             quote! {
                 #callee(
                     ::no_leak::Config::new() #(#setters)*,

@@ -15,43 +15,6 @@ use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
-/// Waits until libtest's main thread has finished its bookkeeping for this test.
-///
-/// stats_alloc counts every thread, including the harness's main thread, which no_leak cannot leave
-/// out of stats_alloc's totals (it can with its own allocator). Right after starting a test thread,
-/// the main thread allocates about 144 bytes in 2 blocks that stay live until the test ends; now and
-/// then (about 1 child process in 100 here) that happens a millisecond or two into the test body,
-/// inside a measured window. This waits, before measuring, until the main thread is asleep and
-/// stats_alloc's counters stand still while this thread does nothing. (A workaround for a gap in
-/// no_leak's engine, which does not wait for this itself yet.)
-fn wait_for_quiet_harness() {
-    let started = std::time::Instant::now();
-    let mut quiet_steps = 0;
-    while quiet_steps < 5 && started.elapsed() < std::time::Duration::from_millis(500) {
-        // The main thread's state: the third field of /proc/self/stat (the thread group leader).
-        let main_asleep = std::fs::read_to_string("/proc/self/stat")
-            .ok()
-            .and_then(|s| {
-                s.rsplit_once(')')
-                    .map(|(_, rest)| rest.trim_start().starts_with('S'))
-            })
-            .unwrap_or(true);
-        let before = INSTRUMENTED_SYSTEM.stats();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let after = INSTRUMENTED_SYSTEM.stats();
-        let still = (
-            before.allocations,
-            before.deallocations,
-            before.reallocations,
-        ) == (after.allocations, after.deallocations, after.reallocations);
-        quiet_steps = if main_asleep && still {
-            quiet_steps + 1
-        } else {
-            0
-        };
-    }
-}
-
 /// True under `cargo nextest run`, where every test has a process of its own.
 fn under_nextest() -> bool {
     std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|v| v == "process-per-test")
@@ -94,7 +57,6 @@ fn body_panic_passes_through() {
 #[test]
 #[no_leak::isolated]
 fn closure_measures_exact_numbers_when_isolated() {
-    wait_for_quiet_harness();
     let report = Config::new().measure(|| {
         std::mem::forget(black_box(vec![0u8; 16]));
     });
@@ -135,7 +97,6 @@ fn closure_measures_exact_numbers_when_isolated() {
 #[test]
 #[no_leak::isolated]
 fn closure_passes_clean_body_when_isolated() {
-    wait_for_quiet_harness();
     let report = Config::new().measure(|| {
         let v = black_box(vec![7u8; 64]);
         let mut w = v.clone();
@@ -153,7 +114,6 @@ fn closure_passes_clean_body_when_isolated() {
 #[test]
 #[no_leak::isolated]
 fn realloc_is_counted_when_isolated() {
-    wait_for_quiet_harness();
     // stats_alloc counts a realloc's size change in its byte counters, not as an allocation.
     let mut kept: Vec<Vec<u8>> = Vec::with_capacity(16);
     let report = Config::new().measure(|| {

@@ -1,0 +1,291 @@
+//! Soak mode: many iterations (or a duration), sampled, with a fitted trend.
+//!
+//! A leak of one block every hundred iterations slips past a handful of measured runs. A soak runs
+//! the body for many iterations, samples live heap bytes and blocks, threads and fds (about 200
+//! samples, after a warmup of the first tenth), and fits a least-squares line to the live bytes.
+//!
+//! The verdict needs two things, so that it neither misses slow leaks nor flags steady workloads:
+//! - the fitted slope is above [`Config::max_slope_bytes`] (bytes per iteration, default 0), and
+//! - the growth is sustained: the lowest live value of each quarter of the samples (its *floor*)
+//!   is higher than the previous quarter's. A bounded cache churning its entries has a sawtooth
+//!   whose floors stay level; a one-time step (a table that grows once) raises one floor only; a
+//!   leak raises all of them.
+//!
+//! Threads and fds are flagged when their floors rise quarter after quarter (a positive trend).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::engine::{Census, Meter, Outcome, Scope};
+use crate::report::{Count, Dimension, Report};
+use crate::trend::least_squares;
+
+/// How long a soak runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SoakLength {
+    /// A number of iterations.
+    Iterations(u64),
+    /// A duration.
+    Duration(Duration),
+}
+
+/// Samples taken over a soak (after its warmup).
+const SAMPLES: u64 = 200;
+
+/// One sample of a soak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoakSample {
+    /// Iterations done when the sample was taken.
+    pub iteration: u64,
+    /// Live heap bytes.
+    pub bytes: i64,
+    /// Live heap blocks.
+    pub blocks: i64,
+    /// Live threads, where measured.
+    pub threads: Option<i64>,
+    /// Open fds, where measured.
+    pub fds: Option<i64>,
+}
+
+/// A fitted trend of one series.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Trend {
+    /// Growth per iteration (least squares).
+    pub slope: f64,
+    /// The fitted value at iteration 0.
+    pub intercept: f64,
+    /// How well the line fits, from 0 to 1.
+    pub r2: f64,
+    /// The lowest value in each quarter of the samples.
+    pub floors: [i64; 4],
+}
+
+impl Trend {
+    fn of(samples: &[SoakSample], value: impl Fn(&SoakSample) -> Option<i64>) -> Option<Trend> {
+        let points: Vec<(f64, i64)> = samples
+            .iter()
+            .filter_map(|s| value(s).map(|v| (s.iteration as f64, v)))
+            .collect();
+        if points.len() < 4 {
+            return None;
+        }
+        let xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+        let ys: Vec<f64> = points.iter().map(|p| p.1 as f64).collect();
+        let fit = least_squares(&xs, &ys);
+        let mut floors = [0i64; 4];
+        let n = points.len();
+        for (q, floor) in floors.iter_mut().enumerate() {
+            let part = &points[q * n / 4..(q + 1) * n / 4];
+            *floor = part.iter().map(|p| p.1).min().unwrap_or(0);
+        }
+        Some(Trend {
+            slope: fit.slope,
+            intercept: fit.intercept,
+            r2: fit.r2,
+            floors,
+        })
+    }
+
+    /// Every quarter's floor above the previous one's.
+    pub fn sustained(&self) -> bool {
+        self.floors.windows(2).all(|w| w[1] > w[0])
+    }
+}
+
+/// What a soak measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SoakReport {
+    /// Iterations run, warmup included.
+    pub iterations: u64,
+    /// Iterations before the first sample.
+    pub warmup_iterations: u64,
+    /// How long the soak took.
+    pub elapsed: Duration,
+    /// The samples, after the warmup.
+    pub samples: Vec<SoakSample>,
+    /// The trend of live heap bytes.
+    pub bytes: Option<Trend>,
+    /// The trend of live heap blocks.
+    pub blocks: Option<Trend>,
+    /// The trend of live threads, where measured.
+    pub threads: Option<Trend>,
+    /// The trend of open fds, where measured.
+    pub fds: Option<Trend>,
+    /// The SVG plot of live bytes written for a failing soak.
+    pub plot: Option<PathBuf>,
+}
+
+fn sample(iteration: u64, meter: &Meter, census_on: bool) -> SoakSample {
+    // Heap first: the census allocates, and frees it all before the next heap reading.
+    let heap = meter.heap();
+    let census = Census::take(census_on);
+    SoakSample {
+        iteration,
+        bytes: heap.bytes,
+        blocks: heap.blocks,
+        threads: census.threads.as_ref().map(|t| t.len() as i64),
+        fds: census.fds.as_ref().map(|f| f.len() as i64),
+    }
+}
+
+/// Runs the soak (the config's warmup runs are done) and fills `report`.
+pub(crate) fn run<R: Outcome>(
+    cfg: &Config,
+    scope: Scope,
+    meter: &Meter,
+    census_on: bool,
+    mut report: Report,
+    mut body: impl FnMut() -> R,
+) -> Result<Report, R> {
+    let length = cfg.soak.expect("soak mode");
+    let started = Instant::now();
+    let mut samples: Vec<SoakSample> = Vec::with_capacity(SAMPLES as usize + 8);
+    let mut i: u64 = 0;
+    let mut warmup_iterations = 0;
+    match length {
+        SoakLength::Iterations(n) => {
+            let warm = n / 10;
+            let every = ((n - warm) / SAMPLES).max(1);
+            warmup_iterations = warm;
+            while i < n {
+                let r = body();
+                if r.failure().is_some() {
+                    return Err(r);
+                }
+                i += 1;
+                if i > warm && ((i - warm) % every == 0 || i == n) {
+                    samples.push(sample(i, meter, census_on));
+                }
+            }
+        }
+        SoakLength::Duration(d) => {
+            let warm = d / 10;
+            let every = (d - warm) / SAMPLES as u32;
+            let mut next = warm;
+            loop {
+                let r = body();
+                if r.failure().is_some() {
+                    return Err(r);
+                }
+                i += 1;
+                let t = started.elapsed();
+                if t < warm {
+                    warmup_iterations = i;
+                } else if t >= next || t >= d {
+                    samples.push(sample(i, meter, census_on));
+                    next = t + every;
+                }
+                if t >= d {
+                    break;
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+
+    let mut soak = SoakReport {
+        iterations: i,
+        warmup_iterations,
+        elapsed,
+        bytes: Trend::of(&samples, |s| Some(s.bytes)),
+        blocks: Trend::of(&samples, |s| Some(s.blocks)),
+        threads: Trend::of(&samples, |s| s.threads),
+        fds: Trend::of(&samples, |s| s.fds),
+        samples,
+        plot: None,
+    };
+    let first = soak.samples.first().copied();
+    let last = soak.samples.last().copied();
+    if let (Some(a), Some(b)) = (first, last) {
+        report.bytes = Some(Count {
+            before: a.bytes,
+            after: b.bytes,
+        });
+        report.blocks = Some(Count {
+            before: a.blocks,
+            after: b.blocks,
+        });
+        report.threads = a
+            .threads
+            .zip(b.threads)
+            .map(|(before, after)| Count { before, after });
+        report.fds = a
+            .fds
+            .zip(b.fds)
+            .map(|(before, after)| Count { before, after });
+    }
+    let mut exceeded = Vec::new();
+    if soak
+        .bytes
+        .is_some_and(|t| t.slope > cfg.max_slope_bytes && t.sustained())
+    {
+        exceeded.push(Dimension::Heap);
+    }
+    for (dim, trend) in [
+        (Dimension::Threads, soak.threads),
+        (Dimension::Fds, soak.fds),
+    ] {
+        if trend.is_some_and(|t| t.slope > 0.0 && t.sustained()) {
+            exceeded.push(dim);
+        }
+    }
+    if !census_on {
+        let why = "other tests share this process; isolate the test (#[no_leak] or \
+                   #[no_leak::isolated]) or run it under `cargo nextest run`";
+        report.not_measured.push((Dimension::Threads, why.into()));
+        report.not_measured.push((Dimension::Fds, why.into()));
+    }
+    if !exceeded.is_empty() {
+        soak.plot = crate::plot::write_soak(&report.name, &soak);
+    }
+    report.exceeded = exceeded;
+    report.soak = Some(soak);
+    let _ = scope;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(values: &[i64]) -> Vec<SoakSample> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| SoakSample {
+                iteration: i as u64 * 10,
+                bytes: v,
+                blocks: 0,
+                threads: None,
+                fds: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_staircase_leak_is_sustained() {
+        // One 16-byte block every 10 samples.
+        let v: Vec<i64> = (0..200).map(|i| 1000 + 16 * (i / 10)).collect();
+        let t = Trend::of(&samples(&v), |s| Some(s.bytes)).unwrap();
+        assert!(t.slope > 0.15 && t.slope < 0.17, "{t:?}");
+        assert!(t.sustained(), "{t:?}");
+    }
+
+    #[test]
+    fn a_sawtooth_is_not_sustained() {
+        let v: Vec<i64> = (0..200).map(|i| 1000 + 300 * (i % 7)).collect();
+        let t = Trend::of(&samples(&v), |s| Some(s.bytes)).unwrap();
+        assert!(!t.sustained(), "{t:?}");
+    }
+
+    #[test]
+    fn a_single_step_is_not_sustained() {
+        let v: Vec<i64> = (0..200)
+            .map(|i| if i < 120 { 1000 } else { 5000 })
+            .collect();
+        let t = Trend::of(&samples(&v), |s| Some(s.bytes)).unwrap();
+        assert!(t.slope > 0.0, "{t:?}");
+        assert!(!t.sustained(), "{t:?}");
+    }
+}
