@@ -189,7 +189,9 @@ fn soak_for_a_duration() {
     });
     let soak = r.soak.as_ref().unwrap();
     assert!(soak.elapsed >= Duration::from_millis(300), "{r}");
-    assert!(soak.samples.len() >= 100, "{r}");
+    // About 200 samples on a quiet machine; time-based sampling takes fewer when the thread is
+    // descheduled, so only a floor is asserted.
+    assert!(soak.samples.len() >= 20, "{r}");
     assert!(!r.is_leak(), "{r}");
 }
 
