@@ -91,6 +91,17 @@
 //! `#[no_leak]` test (and every failing `check`) appends one JSON line to `<path>`, safely from
 //! many threads and processes at once.
 //!
+//! **Soak mode.** A leak of one block every hundred iterations slips past a handful of runs.
+//! `#[no_leak(soak = 10000)]` (or [`Config::soak`], [`Config::soak_ms`] for a duration) runs the
+//! body that many times after the warmup runs, samples live heap bytes and blocks, threads and
+//! fds about 200 times (after a warmup of the first tenth), and fits a least-squares line. It
+//! fails when the slope of live bytes exceeds `max_slope_bytes` (bytes per iteration, default 0)
+//! and the growth is sustained (the lowest value of each quarter of the samples rises quarter
+//! after quarter, which a bounded cache's sawtooth or a one-time step never does), and when
+//! threads or fds rise the same way. The report gives the slope, R², the floors and a few
+//! samples, and writes an SVG plot of the samples with the trend line (to `target/no_leak/`, or
+//! `NO_LEAK_PLOT_DIR`).
+//!
 //! **Switching off.** With `NO_LEAK=off` in the environment, every body runs once, nothing is
 //! measured, and a line on stderr says so once per process.
 //!
@@ -109,6 +120,9 @@
 //! | `max_tasks` | 0 | allowed net growth of alive tasks on watched tokio runtimes (feature `tokio`) |
 //! | `max_peak_bytes` | unbounded | highest live heap within a run, above its start |
 //! | `settle_ms` | 1000 | how long to wait for exiting threads before reporting |
+//! | `soak` | off | soak mode: this many iterations, fail on a sustained trend |
+//! | `soak_ms` | off | soak mode for this many milliseconds |
+//! | `max_slope_bytes` | 0.0 | in soak mode, allowed trend of live bytes per iteration (a float) |
 //!
 //! # Setup
 //!

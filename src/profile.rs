@@ -30,6 +30,9 @@
 //! `inuse_objects` (count) and `inuse_space` (bytes). `go tool pprof -top heap.pb.gz` lists it,
 //! and `go tool pprof -top -base base.pb.gz heap.pb.gz` shows the growth between two snapshots.
 //!
+//! Lines come from debug info: test and dev builds have it; a release build needs
+//! `debug = "line-tables-only"` (or more) in its cargo profile, or sites show functions only.
+//!
 //! **Cost.** While a profiler runs, every allocation of every thread unwinds its stack and
 //! records it in a table (a global lock): allocation-heavy code runs many times slower. Taking a
 //! snapshot symbolises each distinct address once per profiler. Profile a workload, not a
