@@ -434,8 +434,14 @@ pub(crate) fn diagnose<R>(
         (Scope::Process, true) => Who::NotMain,
         (Scope::Process, false) => Who::All,
     };
-    let Some(capture) = Capture::start(who) else {
-        report.sites_note = Some("not captured: this thread is already in a diagnostic run".into());
+    // Diagnostic runs of parallel tests take turns; a heap profiler may hold capture for long,
+    // so wait a while, never forever.
+    let Some(capture) = Capture::start_within(who, Duration::from_secs(10)) else {
+        report.sites_note = Some(
+            "not captured: another capture (a diagnostic run on this thread, or a heap profiler) \
+             was running"
+                .into(),
+        );
         return;
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(body())));

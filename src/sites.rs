@@ -137,14 +137,26 @@ pub(crate) struct Capture {
 }
 
 impl Capture {
-    /// Starts capturing, or returns `None` if this thread already runs a session. Waits while
-    /// another thread runs one.
-    pub(crate) fn start(who: Who) -> Option<Capture> {
-        if IN_SESSION.with(Cell::get) {
-            return None;
+    /// Starts capturing, waiting up to `patience` for another thread's session (a diagnostic run
+    /// of a parallel test, or a heap profiler) to end. `None` if this thread runs a session
+    /// already, or if the other one outlasts `patience`.
+    pub(crate) fn start_within(who: Who, patience: std::time::Duration) -> Option<Capture> {
+        let deadline = std::time::Instant::now() + patience;
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            if IN_SESSION.with(Cell::get) {
+                return None;
+            }
+            if let Some(c) = Capture::try_start(who) {
+                return Some(c);
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(std::time::Duration::from_millis(50));
         }
-        let session = SESSION.lock().unwrap_or_else(|e| e.into_inner());
-        Some(Capture::begin(session, who))
     }
 
     /// Starts capturing, or returns `None` at once if any thread already runs a session.
@@ -502,7 +514,8 @@ mod tests {
 
     #[test]
     fn session_captures_calling_thread_and_names_the_line() {
-        let cap = Capture::start(Who::CallingThread).unwrap();
+        let cap =
+            Capture::start_within(Who::CallingThread, std::time::Duration::from_secs(10)).unwrap();
         leak_here();
         let kept = vec![0u8; 10];
         drop(kept);
@@ -523,15 +536,21 @@ mod tests {
 
     #[test]
     fn nested_session_on_the_same_thread_is_refused() {
-        let outer = Capture::start(Who::CallingThread).unwrap();
-        assert!(Capture::start(Who::CallingThread).is_none());
+        let outer =
+            Capture::start_within(Who::CallingThread, std::time::Duration::from_secs(10)).unwrap();
+        assert!(
+            Capture::start_within(Who::CallingThread, std::time::Duration::from_secs(10)).is_none()
+        );
         drop(outer);
-        assert!(Capture::start(Who::CallingThread).is_some());
+        assert!(
+            Capture::start_within(Who::CallingThread, std::time::Duration::from_secs(10)).is_some()
+        );
     }
 
     #[test]
     fn frees_on_another_thread_remove_entries() {
-        let cap = Capture::start(Who::CallingThread).unwrap();
+        let cap =
+            Capture::start_within(Who::CallingThread, std::time::Duration::from_secs(10)).unwrap();
         let b = vec![0u8; 1234];
         std::thread::spawn(move || drop(b)).join().unwrap();
         let blocks = cap.finish();
