@@ -28,43 +28,19 @@ pub struct FdInfo {
     pub target: String,
 }
 
-/// The kernel's `PF_EXITING` task flag: set as soon as a thread starts to exit.
-#[cfg(target_os = "linux")]
-const PF_EXITING: u64 = 0x4;
-
-/// True if the thread is on its way out (or already gone). `pthread_join` returns as soon as the
-/// exiting thread has released its memory, which is before the kernel removes it from
-/// `/proc/self/task`: without this a thread that was joined a moment ago could still be counted.
-#[cfg(target_os = "linux")]
-fn exiting(tid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
-        return true;
-    };
-    // "tid (comm) state ppid pgrp session tty_nr tpgid flags ...": comm may hold spaces and
-    // parentheses, so count fields from the last ')'.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return false;
-    };
-    let mut fields = rest.split_whitespace();
-    let state = fields.next().unwrap_or("");
-    let flags: u64 = fields.nth(5).and_then(|f| f.parse().ok()).unwrap_or(0);
-    matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0
-}
-
 /// The ids of live threads, or `None` where threads cannot be counted. Threads already exiting
 /// are not counted.
 pub(crate) fn thread_ids() -> Option<BTreeSet<u32>> {
     #[cfg(target_os = "linux")]
     {
         let mut out = BTreeSet::new();
-        for e in std::fs::read_dir("/proc/self/task").ok()? {
-            let e = e.ok()?;
-            if let Some(tid) = e.file_name().to_str().and_then(|s| s.parse().ok()) {
-                if !exiting(tid) {
+        proc_dir::scan(c"/proc/self/task", |dir, name| {
+            if let Ok(tid) = name.parse() {
+                if !proc_dir::thread_exiting(dir, name) {
                     out.insert(tid);
                 }
             }
-        }
+        })?;
         Some(out)
     }
     #[cfg(not(target_os = "linux"))]
@@ -124,32 +100,14 @@ pub(crate) fn main_thread_sleeping() -> Option<bool> {
 pub(crate) fn fds() -> Option<BTreeSet<i32>> {
     #[cfg(target_os = "linux")]
     {
-        // opendir/readdir directly, so that the directory's own descriptor is known and left out.
-        let path = c"/proc/self/fd";
         let mut out = BTreeSet::new();
-        // SAFETY: `path` is a valid NUL-terminated string. The DIR pointer is checked for null,
-        // used only between opendir and closedir, and the dirent pointers readdir returns are
-        // read before the next readdir call, as readdir requires.
-        unsafe {
-            let dir = libc::opendir(path.as_ptr());
-            if dir.is_null() {
-                return None;
-            }
-            let own = libc::dirfd(dir);
-            loop {
-                let ent = libc::readdir(dir);
-                if ent.is_null() {
-                    break;
-                }
-                let name = std::ffi::CStr::from_ptr((*ent).d_name.as_ptr());
-                if let Some(fd) = name.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
-                    if fd != own {
-                        out.insert(fd);
-                    }
+        proc_dir::scan(c"/proc/self/fd", |own, name| {
+            if let Ok(fd) = name.parse::<i32>() {
+                if fd != own {
+                    out.insert(fd);
                 }
             }
-            libc::closedir(dir);
-        }
+        })?;
         Some(out)
     }
     #[cfg(not(target_os = "linux"))]
@@ -166,9 +124,109 @@ pub(crate) fn fd_info(fd: i32) -> FdInfo {
     FdInfo { fd, target }
 }
 
+#[cfg(target_os = "linux")]
+pub(crate) mod proc_dir {
+    //! `/proc` directories read with `opendir`/`readdir` into no heap memory: the directory's own
+    //! descriptor is known (and left out of fd counts), and a thread's `stat` is read into a
+    //! stack buffer, so `stats()` can count without allocating.
+    use std::ffi::CStr;
+
+    /// Calls `each` with the open directory's own descriptor and every entry name of `path` (a
+    /// `/proc` directory). `None` if the directory cannot be opened.
+    pub(crate) fn scan(path: &CStr, mut each: impl FnMut(i32, &str)) -> Option<()> {
+        // SAFETY: `path` is NUL-terminated. The DIR pointer is checked for null, used only until
+        // `closedir`, and each dirent is read before the next `readdir`, as readdir requires.
+        unsafe {
+            let dir = libc::opendir(path.as_ptr());
+            if dir.is_null() {
+                return None;
+            }
+            let own = libc::dirfd(dir);
+            loop {
+                let ent = libc::readdir(dir);
+                if ent.is_null() {
+                    break;
+                }
+                let name = CStr::from_ptr((*ent).d_name.as_ptr());
+                if let Ok(name) = name.to_str() {
+                    each(own, name);
+                }
+            }
+            libc::closedir(dir);
+        }
+        Some(())
+    }
+
+    /// Counts the entries of `path` whose names `keep` accepts, given the directory's own fd.
+    pub(crate) fn count(path: &CStr, mut keep: impl FnMut(i32, &str) -> bool) -> Option<usize> {
+        let mut n = 0;
+        scan(path, |own, name| n += usize::from(keep(own, name)))?;
+        Some(n)
+    }
+
+    /// The kernel's `PF_EXITING` task flag.
+    const PF_EXITING: u64 = 0x4;
+
+    /// Whether thread `tid` (an entry of the `/proc/self/task` directory open as `dir`) is exiting
+    /// or gone, by its `stat`: the same rule as the census (state `Z`/`X`/`x` or `PF_EXITING`),
+    /// read into a stack buffer.
+    pub(crate) fn thread_exiting(dir: i32, tid: &str) -> bool {
+        // "<tid>/stat\0", relative to the task directory.
+        let mut path = [0u8; 32];
+        let suffix = b"/stat\0";
+        if tid.len() + suffix.len() > path.len() {
+            return false;
+        }
+        path[..tid.len()].copy_from_slice(tid.as_bytes());
+        path[tid.len()..tid.len() + suffix.len()].copy_from_slice(suffix);
+        let mut buf = [0u8; 512];
+        // SAFETY: `path` is NUL-terminated, `read` writes at most `buf.len()` bytes into `buf`, and
+        // the fd opened here is closed before return. A stale `dir` only makes `openat` fail.
+        let len = unsafe {
+            let fd = libc::openat(dir, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return true;
+            }
+            let len = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            libc::close(fd);
+            len
+        };
+        if len <= 0 {
+            return true;
+        }
+        parse_exiting(&buf[..len as usize])
+    }
+
+    /// "tid (comm) state ppid pgrp session tty_nr tpgid flags ...": `comm` may hold spaces and
+    /// parentheses, so fields are counted from the last `)`. The fields up to `flags` fit well
+    /// within the first 512 bytes (`comm` is at most 16).
+    pub(crate) fn parse_exiting(stat: &[u8]) -> bool {
+        let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+            return false;
+        };
+        let Ok(rest) = std::str::from_utf8(&stat[close + 1..]) else {
+            return false;
+        };
+        let mut fields = rest.split_ascii_whitespace();
+        let state = fields.next().unwrap_or("");
+        let flags: u64 = fields.nth(5).and_then(|f| f.parse().ok()).unwrap_or(0);
+        matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stat_lines_parse() {
+        let live = b"123 (a (weird) name) S 1 123 123 0 -1 4194560 100 0 0 0";
+        assert!(!crate::census::proc_dir::parse_exiting(live));
+        let exiting = b"123 (worker) S 1 123 123 0 -1 4194564 100 0 0 0";
+        assert!(crate::census::proc_dir::parse_exiting(exiting));
+        let zombie = b"123 (worker) Z 1 123 123 0 -1 0 100 0 0 0";
+        assert!(crate::census::proc_dir::parse_exiting(zombie));
+    }
 
     #[test]
     fn fd_census_sees_a_new_file_and_its_path() {

@@ -32,6 +32,10 @@ pub enum HeapSource {
     Missing,
 }
 
+/// Why threads, fds and tasks are not measured on a shared test thread.
+pub(crate) const SHARED_PROCESS: &str = "other tests share this process; isolate the test \
+    (#[no_leak] or #[no_leak::isolated]) or run it under `cargo nextest run`";
+
 /// The name of the variable that switches every check off.
 pub(crate) const OFF_VAR: &str = "NO_LEAK";
 
@@ -369,8 +373,7 @@ pub(crate) fn measure<R: Outcome>(
             .push((Dimension::Peak, peak_reason(scope, source)));
     }
     if !census_on {
-        let why = "other tests share this process; isolate the test (#[no_leak] or \
-                   #[no_leak::isolated]) or run it under `cargo nextest run`";
+        let why = SHARED_PROCESS;
         for dim in [Dimension::Threads, Dimension::Fds, Dimension::Tasks] {
             report.not_measured.push((dim, why.into()));
         }

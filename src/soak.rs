@@ -231,8 +231,7 @@ pub(crate) fn run<R: Outcome>(
         }
     }
     if !census_on {
-        let why = "other tests share this process; isolate the test (#[no_leak] or \
-                   #[no_leak::isolated]) or run it under `cargo nextest run`";
+        let why = crate::engine::SHARED_PROCESS;
         report.not_measured.push((Dimension::Threads, why.into()));
         report.not_measured.push((Dimension::Fds, why.into()));
     }

@@ -198,8 +198,8 @@ impl PeakState {
 /// Live threads not already exiting, counted without allocating.
 #[cfg(target_os = "linux")]
 fn count_threads() -> Option<usize> {
-    proc_dir::count(c"/proc/self/task", |dir, name| {
-        name.parse::<u32>().is_ok() && !proc_dir::thread_exiting(dir, name)
+    crate::census::proc_dir::count(c"/proc/self/task", |dir, name| {
+        name.parse::<u32>().is_ok() && !crate::census::proc_dir::thread_exiting(dir, name)
     })
 }
 
@@ -211,7 +211,7 @@ fn count_threads() -> Option<usize> {
 /// Open file descriptors, the directory's own left out, counted without allocating.
 #[cfg(target_os = "linux")]
 fn count_fds() -> Option<usize> {
-    proc_dir::count(c"/proc/self/fd", |own, name| {
+    crate::census::proc_dir::count(c"/proc/self/fd", |own, name| {
         name.parse::<i32>().is_ok_and(|fd| fd != own)
     })
 }
@@ -221,102 +221,9 @@ fn count_fds() -> Option<usize> {
     None
 }
 
-#[cfg(target_os = "linux")]
-mod proc_dir {
-    use std::ffi::CStr;
-
-    /// Counts the entries of `path` (a `/proc` directory) whose names `keep` accepts, given the
-    /// open directory's own descriptor. `None` if the directory cannot be opened.
-    pub(super) fn count(path: &CStr, mut keep: impl FnMut(i32, &str) -> bool) -> Option<usize> {
-        let mut n = 0;
-        // SAFETY: `path` is NUL-terminated. The DIR pointer is checked for null, used only until
-        // `closedir`, and each dirent is read before the next `readdir`, as readdir requires.
-        unsafe {
-            let dir = libc::opendir(path.as_ptr());
-            if dir.is_null() {
-                return None;
-            }
-            let own = libc::dirfd(dir);
-            loop {
-                let ent = libc::readdir(dir);
-                if ent.is_null() {
-                    break;
-                }
-                let name = CStr::from_ptr((*ent).d_name.as_ptr());
-                if let Ok(name) = name.to_str() {
-                    if keep(own, name) {
-                        n += 1;
-                    }
-                }
-            }
-            libc::closedir(dir);
-        }
-        Some(n)
-    }
-
-    /// The kernel's `PF_EXITING` task flag.
-    const PF_EXITING: u64 = 0x4;
-
-    /// Whether thread `tid` (an entry of the `/proc/self/task` directory open as `dir`) is exiting
-    /// or gone, by its `stat`: the same rule as the census (state `Z`/`X`/`x` or `PF_EXITING`),
-    /// read into a stack buffer.
-    pub(super) fn thread_exiting(dir: i32, tid: &str) -> bool {
-        // "<tid>/stat\0", relative to the task directory.
-        let mut path = [0u8; 32];
-        let suffix = b"/stat\0";
-        if tid.len() + suffix.len() > path.len() {
-            return false;
-        }
-        path[..tid.len()].copy_from_slice(tid.as_bytes());
-        path[tid.len()..tid.len() + suffix.len()].copy_from_slice(suffix);
-        let mut buf = [0u8; 512];
-        // SAFETY: `path` is NUL-terminated, `read` writes at most `buf.len()` bytes into `buf`, and
-        // the fd opened here is closed before return. A stale `dir` only makes `openat` fail.
-        let len = unsafe {
-            let fd = libc::openat(dir, path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
-            if fd < 0 {
-                return true;
-            }
-            let len = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-            libc::close(fd);
-            len
-        };
-        if len <= 0 {
-            return true;
-        }
-        parse_exiting(&buf[..len as usize])
-    }
-
-    /// "tid (comm) state ppid pgrp session tty_nr tpgid flags ...": `comm` may hold spaces and
-    /// parentheses, so fields are counted from the last `)`. The fields up to `flags` fit well
-    /// within the first 512 bytes (`comm` is at most 16).
-    pub(super) fn parse_exiting(stat: &[u8]) -> bool {
-        let Some(close) = stat.iter().rposition(|&b| b == b')') else {
-            return false;
-        };
-        let Ok(rest) = std::str::from_utf8(&stat[close + 1..]) else {
-            return false;
-        };
-        let mut fields = rest.split_ascii_whitespace();
-        let state = fields.next().unwrap_or("");
-        let flags: u64 = fields.nth(5).and_then(|f| f.parse().ok()).unwrap_or(0);
-        matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0
-    }
-}
-
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_lines_parse() {
-        let live = b"123 (a (weird) name) S 1 123 123 0 -1 4194560 100 0 0 0";
-        assert!(!proc_dir::parse_exiting(live));
-        let exiting = b"123 (worker) S 1 123 123 0 -1 4194564 100 0 0 0";
-        assert!(proc_dir::parse_exiting(exiting));
-        let zombie = b"123 (worker) Z 1 123 123 0 -1 0 100 0 0 0";
-        assert!(proc_dir::parse_exiting(zombie));
-    }
 
     #[test]
     fn taking_a_snapshot_allocates_nothing_on_this_thread() {
