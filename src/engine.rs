@@ -262,7 +262,20 @@ pub(crate) fn measure<R: Outcome>(
     }
 
     // Everything allocated for the bookkeeping is allocated here, before the window opens.
-    let before = Census::take(census_on);
+    let mut before = Census::take(census_on);
+    if before.tasks.is_some() {
+        // An async task the last warmup run awaited can still be alive for a moment (the runtime
+        // wakes the awaiting side before it drops the task): wait until two readings agree.
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(1));
+            let again = Census::take(census_on);
+            let stable = again.tasks == before.tasks;
+            before = again;
+            if stable {
+                break;
+            }
+        }
+    }
     let mut deltas: Vec<RunDelta> = Vec::with_capacity(cfg.runs as usize);
     // The process-wide high-water mark, unless an enclosing check already owns it: then, as on a
     // shared test thread, the calling thread's own high-water mark.
