@@ -19,7 +19,7 @@
 //!
 //! # The model
 //!
-//! **What is counted.** Four dimensions, each as net growth over the measured runs:
+//! **What is counted.** These dimensions, each as net growth over the measured runs:
 //! - `heap`: live bytes and live blocks, from every thread of the process, counted by
 //!   [`CountingAlloc`], which the default feature `global-allocator` installs. A block allocated
 //!   on a thread the body spawned and joined counts; so does one freed by such a thread.
@@ -27,6 +27,7 @@
 //! - `fds`: open file descriptors (`/proc/self/fd` on Linux).
 //! - `peak` (only when [`Config::max_peak_bytes`] is set): within each run, the highest live heap
 //!   above the live heap at the start of that run; the worst run counts.
+//! - `tasks` (cargo feature `tokio`): alive tasks on the watched tokio runtimes (see **Async**).
 //!
 //! Where a dimension cannot be measured (threads and fds off Linux) the report says
 //! "not measured" instead of guessing.
@@ -169,7 +170,7 @@
 //! the memory live now by allocating line and by whole stack, and
 //! [`Snapshot::diff`](profile::Snapshot::diff) lists the sites that grew since a base snapshot,
 //! biggest first. With the cargo feature `pprof`,
-//! [`Snapshot::write_pprof`](profile::Snapshot::write_pprof) writes a gzip-compressed pprof
+//! `Snapshot::write_pprof` writes a gzip-compressed pprof
 //! `profile.proto` (`inuse_objects`, `inuse_space`) that `go tool pprof` opens.
 //! `cargo run --example heap_profile` shows a growing cache named among steady churn.
 //!
@@ -188,6 +189,10 @@
 //! - Memory obtained outside the global allocator (`mmap`, C libraries' `malloc`) is not counted.
 //! - With the closure API on a shared test thread, a block allocated on the calling thread and
 //!   freed on another looks like a leak, and blocks allocated on other threads are not seen.
+//! - Process-wide counts see every thread of the process: a background thread of the test's own
+//!   that allocates or frees during the runs moves them too.
+//! - Threads and fds are counted on Linux only; elsewhere they are "not measured".
+//! - Allocation sites need debug info (line tables) to name files and lines.
 
 #![warn(missing_docs)]
 

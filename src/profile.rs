@@ -25,7 +25,7 @@
 //! by [`StackSample`], the whole stack with std's frames folded away, which is what a pprof
 //! viewer draws its call graph from.
 //!
-//! **pprof files** (cargo feature `pprof`): [`Snapshot::write_pprof`] writes a gzip-compressed
+//! **pprof files** (cargo feature `pprof`): `Snapshot::write_pprof` writes a gzip-compressed
 //! pprof `profile.proto`, as Go's `/debug/pprof/heap` serves, with the sample types
 //! `inuse_objects` (count) and `inuse_space` (bytes). `go tool pprof -top heap.pb.gz` lists it,
 //! and `go tool pprof -top -base base.pb.gz heap.pb.gz` shows the growth between two snapshots.
