@@ -73,13 +73,21 @@
 //! built) and the runtime current on the thread that runs the check. `Config::check_async` and
 //! `Config::measure_async` measure an async closure, each run on a fresh current-thread runtime.
 //!
-//! ```ignore
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # mod example {
+//! use no_leak::no_leak;
+//!
 //! #[no_leak]
 //! #[tokio::test(flavor = "multi_thread")]
-//! async fn shutdown_stops_the_pinger() {
-//!     let client = Client::connect(service_handle()).await;
-//!     client.shutdown().await;
+//! async fn pinger_stops_when_its_channel_closes() {
+//!     let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
+//!     let pinger = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+//!     tx.send(1).await.unwrap();
+//!     drop(tx);
+//!     pinger.await.unwrap();
 //! }
+//! # }
 //! ```
 //!
 //! **Where it leaked.** A failing report lists the allocation sites of the memory that is still
