@@ -31,65 +31,13 @@
 //! reported but not gated: with allocations that cheap, the counting's few cycles per operation
 //! come to 1.1-1.16x (measured), which the README states.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::hint::black_box;
+use std::alloc::GlobalAlloc;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use no_leak::CountingAlloc;
-use stats_alloc::StatsAlloc;
-
-static SYS: System = System;
-static OURS: CountingAlloc<System> = CountingAlloc::new(System);
-static STATS: StatsAlloc<System> = StatsAlloc::system();
-
-const BLOCK: usize = 32;
-const BATCH: usize = 1000;
-
-fn layout() -> Layout {
-    Layout::from_size_align(BLOCK, 8).unwrap()
-}
-
-/// `iters` allocate+free pairs.
-#[inline(never)]
-fn pair<A: GlobalAlloc>(a: &A, iters: u64) {
-    let layout = layout();
-    for i in 0..iters {
-        // SAFETY: `layout` has a non-zero size; the block is freed with the same allocator and
-        // layout, once.
-        unsafe {
-            let p = a.alloc(layout);
-            if p.is_null() {
-                std::alloc::handle_alloc_error(layout);
-            }
-            p.write(i as u8);
-            a.dealloc(black_box(p), layout);
-        }
-    }
-}
-
-/// `iters` batches: allocate `BATCH` blocks, then free them all.
-#[inline(never)]
-fn batch<A: GlobalAlloc>(a: &A, iters: u64, slots: &mut [*mut u8]) {
-    let layout = layout();
-    for _ in 0..iters {
-        for (i, s) in slots.iter_mut().enumerate() {
-            // SAFETY: as in `pair`.
-            unsafe {
-                let p = a.alloc(layout);
-                if p.is_null() {
-                    std::alloc::handle_alloc_error(layout);
-                }
-                p.write(i as u8);
-                *s = p;
-            }
-        }
-        for s in black_box(&mut *slots).iter() {
-            // SAFETY: each pointer came from `a.alloc(layout)` just above and is freed once.
-            unsafe { a.dealloc(*s, layout) };
-        }
-    }
-}
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
+use workloads::{batch, pair, BATCH, BLOCK, OURS, STATS, SYS};
 
 /// CPU time consumed by the calling thread.
 #[cfg(target_os = "linux")]
