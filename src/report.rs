@@ -423,6 +423,12 @@ impl fmt::Display for Report {
                  e.g. #[no_leak({} = N)]; NO_LEAK=off skips all checks",
                 match self.exceeded[0] {
                     Dimension::Heap if self.soak.is_some() => "max_slope_bytes",
+                    // Only the block count is over: name the bound that would accept it.
+                    Dimension::Heap
+                        if self.bytes.is_some_and(|b| b.net() <= c.max_bytes as i64) =>
+                    {
+                        "max_blocks"
+                    }
                     Dimension::Heap => "max_bytes",
                     Dimension::Peak => "max_peak_bytes",
                     Dimension::Threads => "max_threads",

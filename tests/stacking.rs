@@ -204,3 +204,20 @@ fn leaky_inner_check_panics_inside_the_outer() {
 fn largest_bounds_accept_everything() {
     std::mem::forget(vec![0u8; 8]);
 }
+
+#[test]
+fn hint_names_the_bound_that_is_exceeded() {
+    // Bytes within their bound, blocks over theirs.
+    let r = no_leak::Config::new()
+        .max_bytes(1_000_000)
+        .measure(|| std::mem::forget(Box::new(0u8)));
+    assert!(
+        r.to_string().contains("e.g. #[no_leak(max_blocks = N)]"),
+        "{r}"
+    );
+    let r = no_leak::Config::new().measure(|| std::mem::forget(vec![0u8; 64]));
+    assert!(
+        r.to_string().contains("e.g. #[no_leak(max_bytes = N)]"),
+        "{r}"
+    );
+}
