@@ -26,22 +26,9 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 #[path = "workloads/mod.rs"]
 mod workloads;
-use workloads::{batch, pair, BATCH, BLOCK, OURS, STATS, SYS};
-
-#[derive(Clone, Copy)]
-enum Workload {
-    Pair,
-    Batch,
-}
+use workloads::{batch, pair, Workload, BATCH, BLOCK, OURS, STATS, SYS};
 
 impl Workload {
-    fn name(self) -> &'static str {
-        match self {
-            Workload::Pair => "pair",
-            Workload::Batch => "batch",
-        }
-    }
-
     /// Blocks allocated and freed per iteration, per thread.
     fn blocks(self) -> u64 {
         match self {

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
-use workloads::{batch, pair, BATCH, BLOCK, OURS, STATS, SYS};
+use workloads::{batch, pair, Workload, BATCH, BLOCK, OURS, STATS, SYS};
 
 /// CPU time consumed by the calling thread.
 #[cfg(target_os = "linux")]
@@ -68,20 +68,7 @@ struct Timing {
     on_cpu: f64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Workload {
-    Pair,
-    Batch,
-}
-
 impl Workload {
-    fn name(self) -> &'static str {
-        match self {
-            Workload::Pair => "pair",
-            Workload::Batch => "batch",
-        }
-    }
-
     /// Runs about `blocks` allocate+free operations on the calling thread.
     fn time<A: GlobalAlloc>(self, a: &A, blocks: u64) -> Timing {
         let mut slots = vec![std::ptr::null_mut::<u8>(); BATCH];

@@ -61,3 +61,20 @@ pub fn batch<A: GlobalAlloc>(a: &A, iters: u64, slots: &mut [*mut u8]) {
         }
     }
 }
+
+/// The two workloads: `pair` (allocate one block, free it) and `batch` (allocate `BATCH`, then
+/// free them all).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    Pair,
+    Batch,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Pair => "pair",
+            Workload::Batch => "batch",
+        }
+    }
+}
