@@ -51,72 +51,49 @@ impl<A> CountingAlloc<A> {
     }
 }
 
-/// Counters for one thread at a time. Only the owning thread writes them (load + store, no
-/// read-modify-write); any thread may read them. Aligned to 128 bytes so that neighbouring slots,
-/// and the adjacent-line prefetcher, never make two cores share a line.
-#[repr(C, align(128))]
-pub(crate) struct Slot {
+/// Monotonic counters: everything a thread (or the overflow record) allocated and freed.
+struct Counters {
     alloc_bytes: AtomicU64,
     alloc_blocks: AtomicU64,
     free_bytes: AtomicU64,
     free_blocks: AtomicU64,
-    /// Highest `alloc_bytes - free_bytes` seen since the owner last reset it, while `peak_on`.
-    peak_net: AtomicI64,
-    /// The owner measures its own peak (see [`ThreadPeak`]).
-    peak_on: AtomicBool,
-    /// 0 = free, 1 = owned.
-    owned: AtomicU32,
-    /// The OS thread id of the owner is the process id: the owner is the main thread.
-    is_main: AtomicBool,
 }
 
-impl Slot {
+impl Counters {
     const fn new() -> Self {
-        Slot {
+        Counters {
             alloc_bytes: AtomicU64::new(0),
             alloc_blocks: AtomicU64::new(0),
             free_bytes: AtomicU64::new(0),
             free_blocks: AtomicU64::new(0),
-            peak_net: AtomicI64::new(0),
-            peak_on: AtomicBool::new(false),
-            owned: AtomicU32::new(0),
-            is_main: AtomicBool::new(false),
         }
     }
 
+    /// The (bytes, blocks) pair an allocation (`ALLOC`) or a free moves.
     #[inline(always)]
-    fn bump(counter: &AtomicU64, by: u64) -> u64 {
-        // Single writer: a plain load and store, which compiles to ordinary moves. Readers on other
-        // threads see either the old or the new value, never a torn one.
-        let v = counter.load(Relaxed).wrapping_add(by);
-        counter.store(v, Relaxed);
-        v
-    }
-
-    #[inline(always)]
-    fn on_alloc(&self, size: u64) {
-        Self::bump(&self.alloc_bytes, size);
-        Self::bump(&self.alloc_blocks, 1);
-    }
-
-    /// The thread-peak hook: called only while some thread measures its own peak.
-    #[cold]
-    fn track_peak(&self) {
-        if self.peak_on.load(Relaxed) {
-            let net = self
-                .alloc_bytes
-                .load(Relaxed)
-                .wrapping_sub(self.free_bytes.load(Relaxed)) as i64;
-            if net > self.peak_net.load(Relaxed) {
-                self.peak_net.store(net, Relaxed);
-            }
+    fn pair<const ALLOC: bool>(&self) -> (&AtomicU64, &AtomicU64) {
+        if ALLOC {
+            (&self.alloc_bytes, &self.alloc_blocks)
+        } else {
+            (&self.free_bytes, &self.free_blocks)
         }
     }
 
+    /// Counts an allocation or a free by the only thread that writes these counters: a plain load
+    /// and store, which compile to ordinary moves. Readers on other threads see either the old or
+    /// the new value, never a torn one.
     #[inline(always)]
-    fn on_free(&self, size: u64) {
-        Self::bump(&self.free_bytes, size);
-        Self::bump(&self.free_blocks, 1);
+    fn add_owned<const ALLOC: bool>(&self, size: u64) {
+        let (bytes, blocks) = self.pair::<ALLOC>();
+        bytes.store(bytes.load(Relaxed).wrapping_add(size), Relaxed);
+        blocks.store(blocks.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// Counts an allocation or a free on counters several threads write: read-modify-write.
+    fn add_shared<const ALLOC: bool>(&self, size: u64) {
+        let (bytes, blocks) = self.pair::<ALLOC>();
+        bytes.fetch_add(size, Relaxed);
+        blocks.fetch_add(1, Relaxed);
     }
 
     fn read(&self) -> Totals {
@@ -129,23 +106,54 @@ impl Slot {
     }
 }
 
-/// The record for threads without a slot. Updated with read-modify-write atomics: shared, so
-/// contended, but only used on rare paths.
-struct Overflow {
-    alloc_bytes: AtomicU64,
-    alloc_blocks: AtomicU64,
-    free_bytes: AtomicU64,
-    free_blocks: AtomicU64,
+/// Counters for one thread at a time. Only the owning thread writes them; any thread may read
+/// them. Aligned to 128 bytes so that neighbouring slots, and the adjacent-line prefetcher, never
+/// make two cores share a line.
+#[repr(C, align(128))]
+pub(crate) struct Slot {
+    counters: Counters,
+    /// Highest live bytes (allocated minus freed) since the owner last reset it, while `peak_on`.
+    peak_net: AtomicI64,
+    /// The owner measures its own peak (see [`ThreadPeak`]).
+    peak_on: AtomicBool,
+    /// 0 = free, 1 = owned.
+    owned: AtomicU32,
+    /// The OS thread id of the owner is the process id: the owner is the main thread.
+    is_main: AtomicBool,
+}
+
+impl Slot {
+    const fn new() -> Self {
+        Slot {
+            counters: Counters::new(),
+            peak_net: AtomicI64::new(0),
+            peak_on: AtomicBool::new(false),
+            owned: AtomicU32::new(0),
+            is_main: AtomicBool::new(false),
+        }
+    }
+
+    /// The thread-peak hook: called only while some thread measures its own peak.
+    #[cold]
+    fn track_peak(&self) {
+        if self.peak_on.load(Relaxed) {
+            let net = self.read().live_bytes();
+            if net > self.peak_net.load(Relaxed) {
+                self.peak_net.store(net, Relaxed);
+            }
+        }
+    }
+
+    fn read(&self) -> Totals {
+        self.counters.read()
+    }
 }
 
 pub(crate) const SLOTS: usize = 512;
 static SLOT_TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
-static OVERFLOW: Overflow = Overflow {
-    alloc_bytes: AtomicU64::new(0),
-    alloc_blocks: AtomicU64::new(0),
-    free_bytes: AtomicU64::new(0),
-    free_blocks: AtomicU64::new(0),
-};
+/// The record for threads without a slot. Shared, so updated with read-modify-write atomics
+/// (contended, but only on rare paths).
+static OVERFLOW: Counters = Counters::new();
 /// Set once any thread has claimed a slot: a `CountingAlloc` is the process's allocator.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
@@ -250,9 +258,11 @@ fn is_main_thread() -> bool {
     false
 }
 
-#[inline(always)]
-fn with_slot(f: impl FnOnce(Option<&'static Slot>)) {
-    let slot = MY_SLOT
+/// The calling thread's slot, claiming one on first use; `None` if it has none (overflow).
+#[cold]
+#[inline(never)]
+fn my_slot() -> Option<&'static Slot> {
+    MY_SLOT
         .try_with(|cell| {
             let v = cell.get();
             if v == UNCLAIMED {
@@ -261,76 +271,39 @@ fn with_slot(f: impl FnOnce(Option<&'static Slot>)) {
                 slot_from(v)
             }
         })
-        .unwrap_or(None);
-    f(slot)
+        .unwrap_or(None)
 }
 
-/// The calling thread's slot, claiming one on first use; `None` if it has none (overflow).
-#[cold]
-#[inline(never)]
-fn slow_slot() -> Option<&'static Slot> {
-    let mut out = None;
-    with_slot(|s| out = s);
-    out
-}
-
+/// Counts an allocation (`ALLOC`) or a free. The hot path: one thread-local load, two plain adds
+/// on the thread's own line, and one relaxed load of the read-mostly hook byte. Everything else is
+/// out of line.
 #[inline(always)]
-fn count_alloc(ptr: *mut u8, size: usize) {
-    // The hot path: one thread-local load, two plain adds on the thread's own line, and one
-    // relaxed load of the read-mostly hook byte. Everything else is out of line.
+fn count<const ALLOC: bool>(ptr: *mut u8, size: usize) {
     let slot = match slot_from(MY_SLOT.with(Cell::get)) {
         Some(s) => {
-            s.on_alloc(size as u64);
+            s.counters.add_owned::<ALLOC>(size as u64);
             Some(s)
         }
-        None => overflow_alloc(size),
+        None => count_slow::<ALLOC>(size),
     };
     let hooks = HOOKS.load(Relaxed);
     if hooks != 0 {
-        hooks_on_alloc(hooks, slot, ptr, size);
-    }
-}
-
-#[inline(always)]
-fn count_free(ptr: *mut u8, size: usize) {
-    let slot = match slot_from(MY_SLOT.with(Cell::get)) {
-        Some(s) => {
-            s.on_free(size as u64);
-            Some(s)
+        if ALLOC {
+            hooks_on_alloc(hooks, slot, ptr, size);
+        } else {
+            hooks_on_free(hooks, slot, ptr, size);
         }
-        None => overflow_free(size),
-    };
-    let hooks = HOOKS.load(Relaxed);
-    if hooks != 0 {
-        hooks_on_free(hooks, slot, ptr, size);
     }
 }
 
 /// A thread without a slot yet claims one; one that has none counts in the overflow record.
 #[cold]
 #[inline(never)]
-fn overflow_alloc(size: usize) -> Option<&'static Slot> {
-    let slot = slow_slot();
+fn count_slow<const ALLOC: bool>(size: usize) -> Option<&'static Slot> {
+    let slot = my_slot();
     match slot {
-        Some(s) => s.on_alloc(size as u64),
-        None => {
-            OVERFLOW.alloc_bytes.fetch_add(size as u64, Relaxed);
-            OVERFLOW.alloc_blocks.fetch_add(1, Relaxed);
-        }
-    }
-    slot
-}
-
-#[cold]
-#[inline(never)]
-fn overflow_free(size: usize) -> Option<&'static Slot> {
-    let slot = slow_slot();
-    match slot {
-        Some(s) => s.on_free(size as u64),
-        None => {
-            OVERFLOW.free_bytes.fetch_add(size as u64, Relaxed);
-            OVERFLOW.free_blocks.fetch_add(1, Relaxed);
-        }
+        Some(s) => s.counters.add_owned::<ALLOC>(size as u64),
+        None => OVERFLOW.add_shared::<ALLOC>(size as u64),
     }
     slot
 }
@@ -391,7 +364,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         // SAFETY: forwarded; the caller guarantees `layout` has a non-zero size.
         let p = unsafe { self.inner.alloc(layout) };
         if !p.is_null() {
-            count_alloc(p, layout.size());
+            count::<true>(p, layout.size());
         }
         p
     }
@@ -401,7 +374,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         // SAFETY: as for `alloc`.
         let p = unsafe { self.inner.alloc_zeroed(layout) };
         if !p.is_null() {
-            count_alloc(p, layout.size());
+            count::<true>(p, layout.size());
         }
         p
     }
@@ -410,7 +383,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: forwarded; the caller guarantees `ptr` came from this allocator with `layout`.
         unsafe { self.inner.dealloc(ptr, layout) };
-        count_free(ptr, layout.size());
+        count::<false>(ptr, layout.size());
     }
 
     #[inline]
@@ -420,8 +393,8 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
         if !p.is_null() {
             // Counted as a free of the old block and an allocation of the new one: live blocks
             // stay the same, live bytes move by the difference.
-            count_free(ptr, layout.size());
-            count_alloc(p, new_size);
+            count::<false>(ptr, layout.size());
+            count::<true>(p, new_size);
         }
         p
     }
@@ -478,12 +451,7 @@ pub(crate) fn probe_installed() -> bool {
 /// Sum over every slot and the overflow record. With `exclude_main`, the main thread's slot is left
 /// out: under libtest the main thread is the harness, whose bookkeeping is not the test's.
 pub(crate) fn process_totals(exclude_main: bool) -> Totals {
-    let mut t = Totals {
-        alloc_bytes: OVERFLOW.alloc_bytes.load(Relaxed),
-        alloc_blocks: OVERFLOW.alloc_blocks.load(Relaxed),
-        free_bytes: OVERFLOW.free_bytes.load(Relaxed),
-        free_blocks: OVERFLOW.free_blocks.load(Relaxed),
-    };
+    let mut t = OVERFLOW.read();
     for slot in SLOT_TABLE.iter() {
         if exclude_main && slot.is_main.load(Relaxed) {
             continue;
@@ -495,9 +463,7 @@ pub(crate) fn process_totals(exclude_main: bool) -> Totals {
 
 /// The calling thread's own counters, or `None` if it has no slot.
 pub(crate) fn thread_totals() -> Option<Totals> {
-    let mut out = None;
-    with_slot(|s| out = s.map(Slot::read));
-    out
+    my_slot().map(Slot::read)
 }
 
 /// The calling thread measures its own high-water mark while this guard lives.
@@ -509,7 +475,7 @@ impl ThreadPeak {
     /// Starts tracking, or `None` if the thread has no slot (or tracks already: an enclosing
     /// check owns the window).
     pub(crate) fn start() -> Option<ThreadPeak> {
-        let slot = slow_slot()?;
+        let slot = my_slot()?;
         if slot.peak_on.load(Relaxed) {
             return None;
         }
@@ -668,7 +634,7 @@ mod tests {
             .map(|s| s.peak_net.load(Relaxed))
             .collect::<Vec<_>>();
         drop(std::hint::black_box(vec![0u8; 100_000]));
-        let mine = slow_slot().unwrap();
+        let mine = my_slot().unwrap();
         let i = SLOT_TABLE
             .iter()
             .position(|s| std::ptr::eq(s, mine))
