@@ -57,11 +57,7 @@ pub(crate) fn thread_info(tid: u32) -> ThreadInfo {
         .unwrap_or_else(|_| "?".into());
     let state = std::fs::read_to_string(format!("{base}/stat"))
         .ok()
-        .and_then(|s| {
-            // "tid (comm) S ...": the comm may hold spaces and parentheses, so split at the last ')'.
-            let rest = &s[s.rfind(')')? + 1..];
-            rest.split_whitespace().next().map(str::to_string)
-        })
+        .and_then(|s| stat_fields(s.as_bytes())?.next().map(str::to_string))
         .map(|c| {
             let meaning = match c.as_str() {
                 "R" => "running",
@@ -82,13 +78,23 @@ pub(crate) fn thread_info(tid: u32) -> ThreadInfo {
     ThreadInfo { tid, name, state }
 }
 
+/// The fields of a `/proc/.../stat` line after `comm`, starting with the state: `tid (comm) state
+/// ppid ...`. `comm` may hold spaces and parentheses, so the fields start after the last `)`.
+fn stat_fields(stat: &[u8]) -> Option<std::str::SplitAsciiWhitespace<'_>> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    Some(
+        std::str::from_utf8(&stat[close + 1..])
+            .ok()?
+            .split_ascii_whitespace(),
+    )
+}
+
 /// Whether the main thread (the thread group leader) is asleep, where that can be known.
 pub(crate) fn main_thread_sleeping() -> Option<bool> {
     #[cfg(target_os = "linux")]
     {
-        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-        let rest = &stat[stat.rfind(')')? + 1..];
-        Some(rest.trim_start().starts_with('S'))
+        let stat = std::fs::read("/proc/self/stat").ok()?;
+        Some(stat_fields(&stat)?.next() == Some("S"))
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -197,17 +203,12 @@ pub(crate) mod proc_dir {
         parse_exiting(&buf[..len as usize])
     }
 
-    /// "tid (comm) state ppid pgrp session tty_nr tpgid flags ...": `comm` may hold spaces and
-    /// parentheses, so fields are counted from the last `)`. The fields up to `flags` fit well
-    /// within the first 512 bytes (`comm` is at most 16).
+    /// Fields `state ppid pgrp session tty_nr tpgid flags`: they fit well within the first 512
+    /// bytes of `stat` (`comm` is at most 16).
     pub(crate) fn parse_exiting(stat: &[u8]) -> bool {
-        let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        let Some(mut fields) = super::stat_fields(stat) else {
             return false;
         };
-        let Ok(rest) = std::str::from_utf8(&stat[close + 1..]) else {
-            return false;
-        };
-        let mut fields = rest.split_ascii_whitespace();
         let state = fields.next().unwrap_or("");
         let flags: u64 = fields.nth(5).and_then(|f| f.parse().ok()).unwrap_or(0);
         matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0

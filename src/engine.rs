@@ -363,17 +363,10 @@ pub(crate) fn measure<R: Outcome>(
     report.peak_bytes = peak_bytes;
     report.settle_wait = settle_wait;
     report.settle_gave_up = gave_up;
-    report.bytes = Some(Count {
-        before: heap_before.bytes,
-        after: heap_after.bytes,
-    });
-    report.blocks = Some(Count {
-        before: heap_before.blocks,
-        after: heap_after.blocks,
-    });
-    let [threads, fds, tasks] = before.counts(&after);
-    let count = |c: Option<(i64, i64)>| c.map(|(before, after)| Count { before, after });
-    (report.threads, report.fds, report.tasks) = (count(threads), count(fds), count(tasks));
+    report.bytes = Some((heap_before.bytes, heap_after.bytes).into());
+    report.blocks = Some((heap_before.blocks, heap_after.blocks).into());
+    let [threads, fds, tasks] = before.counts(&after).map(|c| c.map(Count::from));
+    (report.threads, report.fds, report.tasks) = (threads, fds, tasks);
     if let (Some(b), Some(a)) = (&before.threads, &after.threads) {
         report.new_threads = a.difference(b).map(|&t| census::thread_info(t)).collect();
     }

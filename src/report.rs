@@ -51,6 +51,13 @@ pub struct Count {
     pub after: i64,
 }
 
+impl From<(i64, i64)> for Count {
+    /// `(before, after)`.
+    fn from((before, after): (i64, i64)) -> Count {
+        Count { before, after }
+    }
+}
+
 impl Count {
     /// `after - before`.
     pub fn net(&self) -> i64 {

@@ -198,22 +198,10 @@ pub(crate) fn run<R: Outcome>(
     let first = soak.samples.first().copied();
     let last = soak.samples.last().copied();
     if let (Some(a), Some(b)) = (first, last) {
-        report.bytes = Some(Count {
-            before: a.bytes,
-            after: b.bytes,
-        });
-        report.blocks = Some(Count {
-            before: a.blocks,
-            after: b.blocks,
-        });
-        report.threads = a
-            .threads
-            .zip(b.threads)
-            .map(|(before, after)| Count { before, after });
-        report.fds = a
-            .fds
-            .zip(b.fds)
-            .map(|(before, after)| Count { before, after });
+        report.bytes = Some((a.bytes, b.bytes).into());
+        report.blocks = Some((a.blocks, b.blocks).into());
+        report.threads = a.threads.zip(b.threads).map(Count::from);
+        report.fds = a.fds.zip(b.fds).map(Count::from);
     }
     let mut exceeded = Vec::new();
     if soak
