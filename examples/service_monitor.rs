@@ -1,4 +1,4 @@
-//! A small "service" watched by `no_leak::Monitor` while it runs.
+//! A small "service" watched by `no_leak::monitor::Monitor` while it runs.
 //!
 //! The service publishes events to subscribers. Clients come and go: each subscribes, waits for
 //! one event and leaves. The leaky version forgets to prune the subscriber list: when a send fails
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use no_leak::{Alert, Monitor};
+use no_leak::monitor::{Alert, Monitor};
 
 /// An event bus: every published event goes to every subscriber.
 struct Service {
@@ -111,10 +111,10 @@ fn main() {
         .interval(Duration::from_millis(50))
         .window(20) // the trend is fitted over the last second
         .warmup(Duration::from_millis(500))
-        .max_bytes_growth(256 << 10)
-        .max_blocks_growth(1000)
-        .max_threads_growth(4)
-        .max_fds_growth(8)
+        .max_bytes(256 << 10)
+        .max_blocks(1000)
+        .max_threads(4)
+        .max_fds(8)
         .min_slope_bytes_per_sec(16.0 * 1024.0)
         .on_alert(move |alert| {
             println!("  ALERT {}: {alert}", alert.kind);

@@ -163,7 +163,7 @@
 //! ```no_run
 //! let monitor = no_leak::Monitor::builder()
 //!     .interval(std::time::Duration::from_millis(500))
-//!     .max_threads_growth(8)
+//!     .max_threads(8)
 //!     .on_alert(|alert| eprintln!("leak suspected: {alert}"))
 //!     .start();
 //! // ... run the service ...
@@ -203,37 +203,39 @@
 //! - Allocation sites need debug info (line tables) to name files and lines.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod alloc;
-#[cfg(feature = "tokio")]
-mod async_api;
-mod census;
-mod config;
-mod engine;
-mod isolate;
-mod jsonl;
-mod monitor;
-mod plot;
-pub mod profile;
-mod report;
-mod runner;
-mod sites;
-mod soak;
-mod stats;
-mod tasks;
-mod trend;
+// The layers, lowest first; imports only point down (see ARCHITECTURE.md).
+mod check;
+mod closure;
+mod counting;
+mod diagnosis;
+mod isolation;
+pub mod monitor;
+mod output;
+mod verdict;
 
-pub use alloc::{CountingAlloc, Totals};
-pub use census::{FdInfo, ThreadInfo};
-pub use config::{Config, DEFAULT_RUNS, DEFAULT_SETTLE_MS, DEFAULT_WARMUP};
-pub use engine::{HeapSource, Outcome, Scope};
-pub use monitor::{Alert, AlertKind, Monitor, MonitorBuilder, Sample};
-pub use report::{Count, Dimension, Report, RunDelta};
-pub use sites::{Frame, Site};
-pub use soak::{SoakLength, SoakReport, SoakSample, Trend};
-pub use stats::{stats, track_peak, PeakTracking, Stats};
+pub use check::config::Config;
+pub use check::report::{Dimension, Report};
+pub use counting::alloc::CountingAlloc;
+pub use counting::stats::stats;
 #[cfg(feature = "tokio")]
-pub use tasks::{unwatch_runtime, watch_runtime};
+pub use counting::tasks::{unwatch_runtime, watch_runtime};
+pub use diagnosis::profile;
+
+/// The parts of a [`Report`]: counts, per-run deltas, the scope and heap source, new threads and
+/// fds, and allocation sites.
+pub mod report {
+    pub use crate::check::report::{Count, Dimension, Report, RunDelta};
+    pub use crate::counting::census::{FdInfo, ThreadInfo};
+    pub use crate::counting::heap::{HeapSource, Scope};
+    pub use crate::diagnosis::sites::{Frame, Site};
+}
+
+/// Soak mode's results: the samples and the fitted trends (see [`Config::soak`]).
+pub mod soak {
+    pub use crate::check::soak::{SoakReport, SoakSample, Trend};
+}
 
 /// Marks a test as a leak check. See the [crate documentation](crate) for the model and the
 /// arguments.
@@ -266,6 +268,8 @@ pub use no_leak_macros::no_leak;
 /// ```
 pub use no_leak_macros::isolated;
 
+pub use closure::check;
+
 /// Checks `body` with the default [`Config`]: runs it 3 times, then 5 times measured, and panics
 /// with the report if it leaked. See [`Config::check`].
 ///
@@ -275,11 +279,6 @@ pub use no_leak_macros::isolated;
 ///     assert_eq!(s, "42");
 /// });
 /// ```
-#[track_caller]
-pub fn check<F: FnMut()>(body: F) {
-    Config::new().check(body)
-}
-
 #[cfg(feature = "global-allocator")]
 #[global_allocator]
 static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc::System);
@@ -287,5 +286,6 @@ static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc
 /// Used by the code `#[no_leak]` generates. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::runner::{run_isolated, run_test};
+    pub use crate::check::outcome::Outcome;
+    pub use crate::isolation::runner::{run_isolated, run_test};
 }

@@ -228,14 +228,14 @@ mod numbers {
             .runs(3)
             .settle_ms(250)
             .measure_async(|| async { spawn_forever_task(rt) });
-        assert_eq!(r.exceeded, [Dimension::Heap, Dimension::Tasks], "{r}");
+        assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Tasks], "{r}");
         assert_eq!(r.net_tasks(), Some(3), "{r}");
         assert_eq!(r.net_threads(), Some(0), "{r}");
         assert_eq!(r.net_fds(), Some(0), "{r}");
-        let t = r.tasks.unwrap();
+        let t = r.tasks().unwrap();
         assert_eq!(t.before, 3, "the warmup's tasks are still alive: {r}");
         assert!(
-            r.settle_gave_up && r.settle_wait >= Duration::from_millis(250),
+            r.settle_gave_up() && r.settle_wait() >= Duration::from_millis(250),
             "{r}"
         );
         assert!(
@@ -265,10 +265,10 @@ mod numbers {
                 .name(name)
                 .settle_ms(100)
                 .measure_async(|| async { leak(rt) });
-            assert_eq!(r.exceeded, [Dimension::Heap, Dimension::Tasks], "{r}");
+            assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Tasks], "{r}");
             assert_eq!(r.net_tasks(), Some(5), "{r}");
             assert_eq!(r.net_threads(), Some(0), "{r}");
-            assert!(r.net_blocks() >= 5, "{r}");
+            assert!(r.net_blocks().unwrap() >= 5, "{r}");
         }
     }
 
@@ -280,16 +280,16 @@ mod numbers {
             .runs(4)
             .settle_ms(250)
             .measure_async(|| async { spawn_blocking_forever(rt) });
-        assert_eq!(r.exceeded, [Dimension::Heap, Dimension::Threads], "{r}");
+        assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Threads], "{r}");
         assert_eq!(r.net_threads(), Some(4), "{r}");
         assert_eq!(
             r.net_tasks(),
             Some(0),
             "blocking tasks are not counted: {r}"
         );
-        assert_eq!(r.new_threads.len(), 4, "{r}");
+        assert_eq!(r.new_threads().len(), 4, "{r}");
         assert!(
-            r.new_threads.iter().all(|t| t.name == SERVICE_THREADS),
+            r.new_threads().iter().all(|t| t.name == SERVICE_THREADS),
             "{r}"
         );
     }
@@ -327,7 +327,10 @@ mod numbers {
     fn assert_clean<Fut: std::future::Future<Output = ()>>(name: &str, body: impl FnMut() -> Fut) {
         let r = Config::new().name(name).measure_async(body);
         assert!(!r.is_leak(), "{r}");
-        assert!(r.net_bytes() <= 0 && r.net_blocks() <= 0, "{r}");
+        assert!(
+            r.net_bytes().unwrap() <= 0 && r.net_blocks().unwrap() <= 0,
+            "{r}"
+        );
         assert_eq!(r.net_threads(), Some(0), "{r}");
         assert_eq!(r.net_fds(), Some(0), "{r}");
         assert!(r.net_tasks().is_some_and(|n| n <= 0), "{r}");
@@ -363,7 +366,7 @@ mod numbers {
             tokio::spawn(async { vec![0u8; 100] });
         });
         assert!(!r.is_leak(), "{r}");
-        assert_eq!((r.net_bytes(), r.net_blocks()), (0, 0), "{r}");
+        assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
         assert_eq!(r.net_threads(), Some(0), "{r}");
     }
 
@@ -374,7 +377,7 @@ mod numbers {
         let r = Config::new()
             .settle_ms(100)
             .measure_async(|| async { spawn_forever_task(rt) });
-        assert_eq!(r.exceeded, [Dimension::Heap], "{r}");
+        assert_eq!(r.exceeded(), [Dimension::Heap], "{r}");
         assert_eq!(r.net_tasks(), None, "{r}");
         assert!(
             r.not_measured_reason(Dimension::Tasks)

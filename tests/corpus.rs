@@ -308,11 +308,11 @@ mod numbers {
         let r = Config::new().measure(|| {
             box_leak();
         });
-        assert_eq!(r.exceeded, [Dimension::Heap], "{r}");
-        assert_eq!(r.net_bytes(), 5 * 16, "{r}");
-        assert_eq!(r.net_blocks(), 5, "{r}");
+        assert_eq!(r.exceeded(), [Dimension::Heap], "{r}");
+        assert_eq!(r.net_bytes(), Some(5 * 16), "{r}");
+        assert_eq!(r.net_blocks(), Some(5), "{r}");
         assert!(
-            r.per_run.iter().all(|d| d.bytes == 16 && d.blocks == 1),
+            r.per_run().iter().all(|d| d.bytes == 16 && d.blocks == 1),
             "{r}"
         );
         assert!(
@@ -329,12 +329,12 @@ mod numbers {
             .runs(3)
             .settle_ms(250)
             .measure(spawn_forever_thread);
-        assert_eq!(r.exceeded, [Dimension::Heap, Dimension::Threads], "{r}");
+        assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Threads], "{r}");
         assert_eq!(r.net_threads(), Some(3), "{r}");
-        assert_eq!(r.new_threads.len(), 3, "{r}");
-        assert!(r.new_threads.iter().all(|t| t.name == "forever"), "{r}");
+        assert_eq!(r.new_threads().len(), 3, "{r}");
+        assert!(r.new_threads().iter().all(|t| t.name == "forever"), "{r}");
         assert!(
-            r.settle_gave_up && r.settle_wait >= Duration::from_millis(250),
+            r.settle_gave_up() && r.settle_wait() >= Duration::from_millis(250),
             "{r}"
         );
         // A sleeping thread may be caught awake (R) at the census: only the name is fixed.
@@ -351,7 +351,7 @@ mod numbers {
         assert!(r.exceeds(Dimension::Fds), "{r}");
         assert_eq!(r.net_fds(), Some(4), "{r}");
         assert!(
-            r.new_fds.iter().all(|f| f.target.starts_with("socket:[")),
+            r.new_fds().iter().all(|f| f.target.starts_with("socket:[")),
             "{r}"
         );
     }
@@ -360,9 +360,9 @@ mod numbers {
     #[no_leak::isolated]
     fn joined_thread_leak_counts_exactly() {
         let r = Config::new().measure(leak_on_joined_thread);
-        assert_eq!(r.exceeded, [Dimension::Heap], "{r}");
+        assert_eq!(r.exceeded(), [Dimension::Heap], "{r}");
         assert!(
-            r.per_run.iter().all(|d| d.bytes == 48 && d.blocks == 1),
+            r.per_run().iter().all(|d| d.bytes == 48 && d.blocks == 1),
             "{r}"
         );
     }
@@ -380,10 +380,13 @@ mod numbers {
         ] {
             let r = Config::new().name(name).measure(f);
             assert!(!r.is_leak(), "{r}");
-            assert_eq!((r.net_bytes(), r.net_blocks()), (0, 0), "{r}");
+            assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
             assert_eq!(r.net_threads(), Some(0), "{r}");
             assert_eq!(r.net_fds(), Some(0), "{r}");
-            assert!(r.settle_wait.is_zero(), "a passing check never waits: {r}");
+            assert!(
+                r.settle_wait().is_zero(),
+                "a passing check never waits: {r}"
+            );
         }
     }
 
@@ -394,6 +397,6 @@ mod numbers {
             Box::leak(Box::new(1u8));
         });
         assert!(r.is_leak(), "{r}");
-        assert_eq!((r.net_bytes(), r.net_blocks()), (5, 5), "{r}");
+        assert_eq!((r.net_bytes(), r.net_blocks()), (Some(5), Some(5)), "{r}");
     }
 }

@@ -15,7 +15,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use no_leak::{no_leak, stats, Alert, AlertKind, Monitor, MonitorBuilder};
+use no_leak::monitor::{Alert, AlertKind, Monitor, MonitorBuilder};
+use no_leak::{no_leak, stats};
 
 const MS: Duration = Duration::from_millis(1);
 /// How long a test waits for something that normally takes milliseconds before it gives up.
@@ -126,7 +127,7 @@ mod snapshot {
             (after.live_bytes, after.live_blocks),
             (before.live_bytes, before.live_blocks)
         );
-        assert_eq!(before.heap_source, no_leak::HeapSource::NoLeak);
+        assert_eq!(before.heap_source, no_leak::report::HeapSource::NoLeak);
         assert_eq!(before.peak_bytes, None, "peak is not tracked unless asked");
     }
 
@@ -158,7 +159,7 @@ mod snapshot {
     #[no_leak::isolated]
     fn peak_is_tracked_on_request() {
         settle_harness();
-        let guard = no_leak::track_peak();
+        let guard = no_leak::monitor::track_peak();
         assert!(guard.is_active());
         let before = stats();
         let big = std::hint::black_box(vec![0u8; 1 << 20]);
@@ -170,7 +171,7 @@ mod snapshot {
             .max(before.live_bytes + (1 << 20));
         assert_eq!(after.peak_bytes, Some(expected));
         // Nested guards share the window; the last one turns it off.
-        let inner = no_leak::track_peak();
+        let inner = no_leak::monitor::track_peak();
         drop(guard);
         assert_eq!(stats().peak_bytes, Some(expected));
         drop(inner);
@@ -198,10 +199,10 @@ fn manual(window: usize) -> MonitorBuilder {
     Monitor::builder()
         .manual()
         .window(window)
-        .max_bytes_growth(256 << 10)
-        .max_blocks_growth(1000)
-        .max_threads_growth(2)
-        .max_fds_growth(3)
+        .max_bytes(256 << 10)
+        .max_blocks(1000)
+        .max_threads(2)
+        .max_fds(3)
         .min_slope_bytes_per_sec(64.0 * 1024.0)
 }
 
@@ -256,9 +257,9 @@ mod leaking {
         settle_harness();
         let mut leaked: Vec<Box<u64>> = Vec::with_capacity(2000);
         let m = manual(10)
-            .max_bytes_growth(u64::MAX)
+            .max_bytes(u64::MAX)
             .min_slope_bytes_per_sec(f64::INFINITY)
-            .max_blocks_growth(500)
+            .max_blocks(500)
             .on_alert(|_| {})
             .start();
         let mut alerts = Vec::new();
@@ -335,7 +336,7 @@ mod leaking {
         let m = Monitor::builder()
             .interval(2 * MS)
             .window(20)
-            .max_bytes_growth(1 << 20)
+            .max_bytes(1 << 20)
             .min_slope_bytes_per_sec(256.0 * 1024.0)
             .on_alert(move |a| {
                 let _ = tx.send(a);
@@ -411,10 +412,10 @@ mod steady {
             let m = Monitor::builder()
                 .interval(MS)
                 .window(20)
-                .max_bytes_growth(64 << 10)
-                .max_blocks_growth(64)
-                .max_threads_growth(0)
-                .max_fds_growth(0)
+                .max_bytes(64 << 10)
+                .max_blocks(64)
+                .max_threads(0)
+                .max_fds(0)
                 .min_slope_bytes_per_sec(256.0 * 1024.0)
                 .on_alert(on_alert)
                 .start();
@@ -449,7 +450,7 @@ mod steady {
                 let m = Monitor::builder()
                     .manual()
                     .window(window)
-                    .max_bytes_growth(1 << 20)
+                    .max_bytes(1 << 20)
                     .min_slope_bytes_per_sec(1024.0)
                     .on_alert(|_| {})
                     .start();
@@ -548,7 +549,7 @@ mod lifecycle {
         settle_harness();
         let m = Monitor::builder()
             .interval(MS)
-            .max_threads_growth(0)
+            .max_threads(0)
             .on_alert(|a| panic!("callback saw {}", a.kind))
             .start();
         let mut parked = Parked::new();

@@ -55,7 +55,7 @@ fn quick() -> Config {
 fn assert_first_site(name: &str, report: &Report, headers: &[&str]) {
     assert!(report.is_leak(), "{name}: {report}");
     let site = report
-        .sites
+        .sites()
         .first()
         .unwrap_or_else(|| panic!("{name}: no sites\n{report}"));
     let frame = site
@@ -165,14 +165,14 @@ fn first_site_is_the_allocating_line_for_every_heap_pattern() {
 #[no_leak::isolated]
 fn leak_on_another_thread_points_inside_that_thread() {
     let report = quick().measure(leak_on_joined_thread);
-    let frame = report.sites[0].frame.as_ref().unwrap();
+    let frame = report.sites()[0].frame.as_ref().unwrap();
     assert!(
         frame
             .function
             .contains("leak_on_joined_thread::{{closure}}"),
         "{report}"
     );
-    assert!(!report.sites[0].spawns_thread, "{report}");
+    assert!(!report.sites()[0].spawns_thread, "{report}");
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn passing_checks_capture_nothing() {
     let report = Config::new().measure(|| drop(vec![0u8; 100]));
     assert!(!report.is_leak(), "{report}");
     assert!(
-        report.sites.is_empty() && report.sites_note.is_none(),
+        report.sites().is_empty() && report.sites_note().is_none(),
         "{report:?}"
     );
 }
@@ -228,7 +228,7 @@ fn a_leak_that_does_not_reproduce_says_so() {
         }
     });
     assert!(report.is_leak(), "{report}");
-    assert!(report.sites.is_empty(), "{report}");
+    assert!(report.sites().is_empty(), "{report}");
     assert!(
         report
             .to_string()
@@ -246,9 +246,9 @@ fn many_blocks_from_one_line_are_one_site() {
             std::mem::forget(Box::new(0u64));
         }
     });
-    let site = &report.sites[0];
+    let site = &report.sites()[0];
     assert_eq!((site.blocks, site.bytes), (2000, 16000), "{report}");
-    assert_eq!(report.sites.len(), 1, "{report}");
+    assert_eq!(report.sites().len(), 1, "{report}");
 }
 
 /// Re-entrancy: the body itself captures and symbolises backtraces (allocating inside the
@@ -268,7 +268,7 @@ fn body_that_captures_backtraces_is_diagnosed() {
         .unwrap()
         + 1;
     let site = report
-        .sites
+        .sites()
         .iter()
         .find(|s| s.frame.as_ref().and_then(|f| f.line) == Some(line as u32));
     let site = site.unwrap_or_else(|| panic!("no site at line {line}\n{report}"));
@@ -314,7 +314,7 @@ fn diagnostic_run_does_not_deadlock_with_a_symbolising_thread() {
     assert!(report.exceeds(Dimension::Heap), "{report}");
     assert!(
         report
-            .sites
+            .sites()
             .iter()
             .any(|s| s.bytes == 100_000 && s.blocks == 1),
         "{report}"

@@ -16,14 +16,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
-use crate::engine::{Census, Meter, Outcome, Scope};
-use crate::report::{Count, Dimension, Report};
-use crate::trend::least_squares;
+use crate::check::config::Config;
+use crate::check::engine::Census;
+use crate::check::outcome::Outcome;
+use crate::check::report::{Count, Dimension, Report};
+use crate::check::trend::least_squares;
+use crate::counting::heap::{Meter, Scope};
 
 /// How long a soak runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum SoakLength {
+pub(crate) enum SoakLength {
     /// A number of iterations.
     Iterations(u64),
     /// A duration.
@@ -56,7 +58,7 @@ pub struct Trend {
     /// The fitted value at iteration 0.
     pub intercept: f64,
     /// How well the line fits, from 0 to 1.
-    pub r2: f64,
+    pub r_squared: f64,
     /// The lowest value in each quarter of the samples.
     pub floors: [i64; 4],
 }
@@ -82,7 +84,7 @@ impl Trend {
         Some(Trend {
             slope: fit.slope,
             intercept: fit.intercept,
-            r2: fit.r2,
+            r_squared: fit.r_squared,
             floors,
         })
     }
@@ -94,6 +96,7 @@ impl Trend {
 }
 
 /// What a soak measured.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub struct SoakReport {
     /// Iterations run, warmup included.
@@ -184,7 +187,7 @@ pub(crate) fn run<R: Outcome>(
     }
     let elapsed = started.elapsed();
 
-    let mut soak = SoakReport {
+    let soak = SoakReport {
         iterations: i,
         warmup_iterations,
         elapsed,
@@ -219,12 +222,9 @@ pub(crate) fn run<R: Outcome>(
         }
     }
     if !census_on {
-        let why = crate::engine::SHARED_PROCESS;
+        let why = crate::check::env::SHARED_PROCESS;
         report.not_measured.push((Dimension::Threads, why.into()));
         report.not_measured.push((Dimension::Fds, why.into()));
-    }
-    if !exceeded.is_empty() {
-        soak.plot = crate::plot::write_soak(&report.name, &soak);
     }
     report.exceeded = exceeded;
     report.soak = Some(soak);

@@ -15,45 +15,32 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Set in a child: the name of the one test it runs.
-pub(crate) const CHILD_VAR: &str = "NO_LEAK_CHILD";
-/// Set in a child: where to write the verdict.
-pub(crate) const RESULT_VAR: &str = "NO_LEAK_RESULT";
+use crate::check::env::{CHILD_VAR, RESULT_VAR};
+use crate::verdict::Verdict;
 
-/// What a test body did, as passed from child to parent.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// No leak, no failure.
-    Pass,
-    /// A leak (or an unmeasurable heap): the report text.
-    Leak(String),
-    /// The body panicked: its message.
-    Panic(String),
-    /// The body returned `Err`: its Debug text.
-    Error(String),
+/// The wire format of a verdict passed from child to parent: a kind line, then the message.
+fn encode(verdict: &Verdict) -> String {
+    let (kind, message) = match verdict {
+        Verdict::Pass => ("pass", ""),
+        Verdict::Leak(m) => ("leak", m.as_str()),
+        Verdict::Panic(m) => ("panic", m.as_str()),
+        Verdict::Error(m) => ("error", m.as_str()),
+        Verdict::Crashed(m) => ("crashed", m.as_str()),
+    };
+    format!("{kind}\n{message}")
 }
 
-impl Verdict {
-    fn encode(&self) -> String {
-        match self {
-            Verdict::Pass => "pass\n".to_string(),
-            Verdict::Leak(m) => format!("leak\n{m}"),
-            Verdict::Panic(m) => format!("panic\n{m}"),
-            Verdict::Error(m) => format!("error\n{m}"),
-        }
-    }
-
-    fn decode(s: &str) -> Option<Verdict> {
-        let (kind, rest) = s.split_once('\n')?;
-        let rest = rest.to_string();
-        Some(match kind {
-            "pass" => Verdict::Pass,
-            "leak" => Verdict::Leak(rest),
-            "panic" => Verdict::Panic(rest),
-            "error" => Verdict::Error(rest),
-            _ => return None,
-        })
-    }
+fn decode(s: &str) -> Option<Verdict> {
+    let (kind, rest) = s.split_once('\n')?;
+    let rest = rest.to_string();
+    Some(match kind {
+        "pass" => Verdict::Pass,
+        "leak" => Verdict::Leak(rest),
+        "panic" => Verdict::Panic(rest),
+        "error" => Verdict::Error(rest),
+        "crashed" => Verdict::Crashed(rest),
+        _ => return None,
+    })
 }
 
 /// If this process is the child started for the test running on this thread, the file to write
@@ -69,7 +56,7 @@ pub(crate) fn child_result_path() -> Option<PathBuf> {
 /// Writes the verdict for the parent and ends the child process.
 pub(crate) fn finish_child(path: &std::path::Path, verdict: &Verdict) -> ! {
     use std::io::Write;
-    let written = std::fs::write(path, verdict.encode());
+    let written = std::fs::write(path, encode(verdict));
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     if let Err(e) = written {
@@ -80,17 +67,6 @@ pub(crate) fn finish_child(path: &std::path::Path, verdict: &Verdict) -> ! {
         std::process::exit(101);
     }
     std::process::exit(0)
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_string()
-    }
 }
 
 /// Runs the test named `name` (the calling test thread's name) alone in a child process and
@@ -130,7 +106,7 @@ pub(crate) fn run_in_child(name: &str) -> Result<Verdict, String> {
 
     replay(name, &output.stdout, &output.stderr);
 
-    match verdict.as_deref().and_then(Verdict::decode) {
+    match verdict.as_deref().and_then(decode) {
         Some(v) => Ok(v),
         None => Err(describe_failure(name, &output.status, &output.stderr)),
     }
@@ -243,9 +219,9 @@ mod tests {
             Verdict::Panic("boom\nwith lines".into()),
             Verdict::Error("MyError(3)".into()),
         ] {
-            assert_eq!(Verdict::decode(&v.encode()), Some(v));
+            assert_eq!(decode(&encode(&v)), Some(v));
         }
-        assert_eq!(Verdict::decode("garbage"), None);
+        assert_eq!(decode("garbage"), None);
     }
 
     #[cfg(unix)]

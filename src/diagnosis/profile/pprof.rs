@@ -8,7 +8,6 @@ use std::time::UNIX_EPOCH;
 use prost::Message;
 
 use super::Snapshot;
-use crate::sites;
 
 pub mod proto {
     //! The messages of pprof's
@@ -267,13 +266,13 @@ impl Snapshot {
     /// default; one location per frame, with its function, file and line; a single mapping for
     /// the executable, marked as already symbolised. Feature `pprof`.
     pub fn to_pprof(&self) -> Profile {
-        sites::without_capture(|| self.build())
+        crate::counting::capture::without_capture(|| self.build())
     }
 
     /// The snapshot as gzip-compressed pprof `profile.proto` bytes: what Go's
     /// `/debug/pprof/heap` serves, and what `go tool pprof` opens. Feature `pprof`.
     pub fn to_pprof_bytes(&self) -> Vec<u8> {
-        sites::without_capture(|| {
+        crate::counting::capture::without_capture(|| {
             let raw = self.build().encode_to_vec();
             let mut gz = flate2::write::GzEncoder::new(
                 Vec::with_capacity(raw.len() / 4 + 64),

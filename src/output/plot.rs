@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use plotters::prelude::*;
 
-use crate::soak::{SoakReport, SoakSample, Trend};
+use crate::check::soak::{SoakReport, SoakSample, Trend};
 
 /// Where plots go: `NO_LEAK_PLOT_DIR`, else `<target>/no_leak/` when the test binary lives in a
 /// cargo target directory, else the system's temporary directory.
@@ -94,7 +94,7 @@ pub(crate) fn soak_svg(name: &str, soak: &SoakReport) -> Option<String> {
         let headline = match soak.bytes {
             Some(t) => format!(
                 "{name}: {:+.3} B/iteration (R² {:.2}) over {} iterations",
-                t.slope, t.r2, soak.iterations
+                t.slope, t.r_squared, soak.iterations
             ),
             None => name.to_string(),
         };
@@ -143,7 +143,10 @@ pub(crate) fn soak_svg(name: &str, soak: &SoakReport) -> Option<String> {
                 chart
                     .draw_series(LineSeries::new(line, RED.stroke_width(2)))
                     .ok()?
-                    .label(format!("trend {:+.4}/iteration, R² {:.2}", t.slope, t.r2))
+                    .label(format!(
+                        "trend {:+.4}/iteration, R² {:.2}",
+                        t.slope, t.r_squared
+                    ))
                     .legend(|(x, y)| {
                         PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2))
                     });

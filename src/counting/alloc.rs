@@ -10,7 +10,7 @@
 //! * the sum over all slots is the exact process-wide total at any moment, including what threads
 //!   that have already exited allocated and freed;
 //! * one slot read on its own is the exact count of work done on the thread that owns it, which is
-//!   what [`crate::check`] uses while other tests share the process.
+//!   what a closure check uses while other tests share the process.
 //!
 //! Threads that find no free slot, and allocations made while a thread is claiming or after it gave
 //! its slot back (late thread-local destructors), go to a shared overflow record updated with
@@ -327,9 +327,9 @@ fn hooks_on_alloc(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize) {
     }
     if hooks & CAPTURE_BITS != 0
         && (covers(hooks, CAPTURE_ALL, CAPTURE_NOT_MAIN, slot)
-            || (hooks & CAPTURE_THREAD != 0 && crate::sites::thread_wants_capture()))
+            || (hooks & CAPTURE_THREAD != 0 && crate::counting::capture::thread_wants_capture()))
     {
-        crate::sites::on_alloc(ptr as usize, size);
+        crate::counting::capture::on_alloc(ptr as usize, size);
     }
 }
 
@@ -340,7 +340,7 @@ fn hooks_on_free(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize) {
     }
     if hooks & CAPTURE_BITS != 0 {
         // Whichever thread frees it, a block freed is no longer live.
-        crate::sites::on_free(ptr as usize);
+        crate::counting::capture::on_free(ptr as usize);
     }
 }
 

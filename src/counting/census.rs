@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 /// One OS thread, as seen in a census.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThreadInfo {
     /// Kernel thread id.
@@ -20,6 +21,7 @@ pub struct ThreadInfo {
 }
 
 /// One open file descriptor, as seen in a census.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FdInfo {
     /// The descriptor number.
@@ -222,11 +224,11 @@ mod tests {
     #[test]
     fn stat_lines_parse() {
         let live = b"123 (a (weird) name) S 1 123 123 0 -1 4194560 100 0 0 0";
-        assert!(!crate::census::proc_dir::parse_exiting(live));
+        assert!(!crate::counting::census::proc_dir::parse_exiting(live));
         let exiting = b"123 (worker) S 1 123 123 0 -1 4194564 100 0 0 0";
-        assert!(crate::census::proc_dir::parse_exiting(exiting));
+        assert!(crate::counting::census::proc_dir::parse_exiting(exiting));
         let zombie = b"123 (worker) Z 1 123 123 0 -1 0 100 0 0 0";
-        assert!(crate::census::proc_dir::parse_exiting(zombie));
+        assert!(crate::counting::census::proc_dir::parse_exiting(zombie));
     }
 
     #[test]

@@ -14,20 +14,22 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::stats::{stats, track_peak, PeakTracking, Stats};
-use crate::trend::{least_squares, Fit};
+use crate::check::trend::{least_squares, Fit};
+pub use crate::counting::alloc::Totals;
+use crate::counting::stats::stats;
+pub use crate::counting::stats::{track_peak, PeakTracking, Stats};
 
 /// What an [`Alert`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AlertKind {
-    /// Live heap bytes grew more than `max_bytes_growth` over the baseline.
+    /// Live heap bytes grew more than `max_bytes` over the baseline.
     BytesGrowth,
-    /// Live heap blocks grew more than `max_blocks_growth` over the baseline.
+    /// Live heap blocks grew more than `max_blocks` over the baseline.
     BlocksGrowth,
-    /// Live OS threads grew more than `max_threads_growth` over the baseline.
+    /// Live OS threads grew more than `max_threads` over the baseline.
     ThreadsGrowth,
-    /// Open file descriptors grew more than `max_fds_growth` over the baseline.
+    /// Open file descriptors grew more than `max_fds` over the baseline.
     FdsGrowth,
     /// Live heap bytes rose steadily over the last `window` samples: the least-squares slope is at
     /// least `min_slope_bytes_per_sec` and the line explains at least `min_r_squared` of the
@@ -79,6 +81,7 @@ impl fmt::Display for AlertKind {
 /// heap blocks +1024 over baseline (482 -> 1506, allowed +1000), rising 938/s [t+1.60s]
 /// threads +3 over baseline (2 -> 5, allowed +2) [t+0.03s]
 /// ```
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Alert {
     /// Which condition.
@@ -191,6 +194,7 @@ impl fmt::Display for Bytes {
 }
 
 /// One sample the [`Monitor`] took.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sample {
     /// When, since the monitor started.
@@ -212,10 +216,10 @@ struct Settings {
     window: usize,
     history: usize,
     warmup: Duration,
-    max_bytes_growth: u64,
-    max_blocks_growth: u64,
-    max_threads_growth: u64,
-    max_fds_growth: u64,
+    max_bytes: u64,
+    max_blocks: u64,
+    max_threads: u64,
+    max_fds: u64,
     min_slope_bytes_per_sec: f64,
     min_r_squared: f64,
     manual: bool,
@@ -228,10 +232,10 @@ impl Default for Settings {
             window: DEFAULT_WINDOW,
             history: DEFAULT_HISTORY,
             warmup: Duration::ZERO,
-            max_bytes_growth: 64 << 20,
-            max_blocks_growth: 100_000,
-            max_threads_growth: 16,
-            max_fds_growth: 64,
+            max_bytes: 64 << 20,
+            max_blocks: 100_000,
+            max_threads: 16,
+            max_fds: 64,
             min_slope_bytes_per_sec: 1024.0,
             min_r_squared: 0.9,
             manual: false,
@@ -249,10 +253,10 @@ type Callback = Box<dyn FnMut(Alert) + Send>;
 /// | [`window`](Self::window) | 30 samples | samples the trend is fitted over; also how long a condition must stay away before it can alert again |
 /// | [`history`](Self::history) | 600 samples | samples kept for [`Monitor::samples`] (at least `window`) |
 /// | [`warmup`](Self::warmup) | 0 | time before the baseline is taken; nothing is checked before it |
-/// | [`max_bytes_growth`](Self::max_bytes_growth) | 64 MiB | allowed growth of live heap bytes over the baseline |
-/// | [`max_blocks_growth`](Self::max_blocks_growth) | 100 000 | allowed growth of live heap blocks |
-/// | [`max_threads_growth`](Self::max_threads_growth) | 16 | allowed growth of live OS threads |
-/// | [`max_fds_growth`](Self::max_fds_growth) | 64 | allowed growth of open file descriptors |
+/// | [`max_bytes`](Self::max_bytes) | 64 MiB | allowed growth of live heap bytes over the baseline |
+/// | [`max_blocks`](Self::max_blocks) | 100 000 | allowed growth of live heap blocks |
+/// | [`max_threads`](Self::max_threads) | 16 | allowed growth of live OS threads |
+/// | [`max_fds`](Self::max_fds) | 64 | allowed growth of open file descriptors |
 /// | [`min_slope_bytes_per_sec`](Self::min_slope_bytes_per_sec) | 1024 | smallest fitted slope that counts as a trend |
 /// | [`min_r_squared`](Self::min_r_squared) | 0.9 | smallest fit quality (R²) that counts as a trend |
 /// | [`on_alert`](Self::on_alert) | print to stderr | what to do with an alert |
@@ -302,27 +306,27 @@ impl MonitorBuilder {
     }
 
     /// Alert when live heap bytes exceed the baseline by more than this (default 64 MiB).
-    pub fn max_bytes_growth(mut self, bytes: u64) -> Self {
-        self.settings.max_bytes_growth = bytes;
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.settings.max_bytes = bytes;
         self
     }
 
     /// Alert when live heap blocks exceed the baseline by more than this (default 100 000).
-    pub fn max_blocks_growth(mut self, blocks: u64) -> Self {
-        self.settings.max_blocks_growth = blocks;
+    pub fn max_blocks(mut self, blocks: u64) -> Self {
+        self.settings.max_blocks = blocks;
         self
     }
 
     /// Alert when live OS threads exceed the baseline by more than this (default 16). Linux only.
-    pub fn max_threads_growth(mut self, threads: u64) -> Self {
-        self.settings.max_threads_growth = threads;
+    pub fn max_threads(mut self, threads: u64) -> Self {
+        self.settings.max_threads = threads;
         self
     }
 
     /// Alert when open file descriptors exceed the baseline by more than this (default 64). Linux
     /// only.
-    pub fn max_fds_growth(mut self, fds: u64) -> Self {
-        self.settings.max_fds_growth = fds;
+    pub fn max_fds(mut self, fds: u64) -> Self {
+        self.settings.max_fds = fds;
         self
     }
 
@@ -335,8 +339,8 @@ impl MonitorBuilder {
 
     /// The smallest R² (0 to 1) of the fitted line that counts as a trend (default 0.9): how much
     /// of the ups and downs over the window the straight line explains. Noise has an R² near 0.
-    pub fn min_r_squared(mut self, r2: f64) -> Self {
-        self.settings.min_r_squared = r2;
+    pub fn min_r_squared(mut self, r_squared: f64) -> Self {
+        self.settings.min_r_squared = r_squared;
         self
     }
 
@@ -427,8 +431,8 @@ impl MonitorBuilder {
 /// let monitor = Monitor::builder()
 ///     .interval(Duration::from_millis(500))
 ///     .window(20) // the trend is fitted over the last 10 s
-///     .max_bytes_growth(256 << 20)
-///     .max_threads_growth(8)
+///     .max_bytes(256 << 20)
+///     .max_threads(8)
 ///     .on_alert(|alert| {
 ///         eprintln!("leak suspected: {alert}");
 ///         if alert.kind == AlertKind::BytesTrend { /* page someone */ }
@@ -778,27 +782,27 @@ impl State {
         let bytes_fit = self.fit(n, |s| Some(s.live_bytes));
         let trend = n == cfg.window
             && bytes_fit.is_some_and(|f| {
-                f.slope >= cfg.min_slope_bytes_per_sec && f.r2 >= cfg.min_r_squared
+                f.slope >= cfg.min_slope_bytes_per_sec && f.r_squared >= cfg.min_r_squared
             });
         for kind in AlertKind::ALL {
             let (holds, now, then, threshold) = match kind {
                 AlertKind::BytesGrowth => (
-                    grew(cur.live_bytes, base.live_bytes, cfg.max_bytes_growth),
+                    grew(cur.live_bytes, base.live_bytes, cfg.max_bytes),
                     cur.live_bytes,
                     base.live_bytes,
-                    cfg.max_bytes_growth as f64,
+                    cfg.max_bytes as f64,
                 ),
                 AlertKind::BlocksGrowth => (
-                    grew(cur.live_blocks, base.live_blocks, cfg.max_blocks_growth),
+                    grew(cur.live_blocks, base.live_blocks, cfg.max_blocks),
                     cur.live_blocks,
                     base.live_blocks,
-                    cfg.max_blocks_growth as f64,
+                    cfg.max_blocks as f64,
                 ),
                 AlertKind::ThreadsGrowth | AlertKind::FdsGrowth => {
                     let (now, then, max) = if kind == AlertKind::ThreadsGrowth {
-                        (cur.threads, base.threads, cfg.max_threads_growth)
+                        (cur.threads, base.threads, cfg.max_threads)
                     } else {
-                        (cur.fds, base.fds, cfg.max_fds_growth)
+                        (cur.fds, base.fds, cfg.max_fds)
                     };
                     match (count(now), count(then)) {
                         (Some(now), Some(then)) => (grew(now, then, max), now, then, max as f64),
@@ -828,7 +832,7 @@ impl State {
                 baseline: then,
                 threshold,
                 slope_per_sec: fit.map(|f| f.slope),
-                r_squared: fit.map(|f| f.r2),
+                r_squared: fit.map(|f| f.r_squared),
                 elapsed: sample.elapsed,
                 at,
             });
@@ -873,8 +877,8 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::HeapSource;
-    use crate::Totals;
+    use crate::counting::alloc::Totals;
+    use crate::counting::heap::HeapSource;
 
     fn sample(t_ms: u64, bytes: u64) -> Sample {
         Sample {
@@ -895,8 +899,8 @@ mod tests {
         Settings {
             window: 10,
             history: 16,
-            max_bytes_growth: 50_000,
-            max_blocks_growth: u64::MAX,
+            max_bytes: 50_000,
+            max_blocks: u64::MAX,
             min_slope_bytes_per_sec: 10_000.0,
             ..Settings::default()
         }
@@ -1009,22 +1013,22 @@ mod tests {
             .manual()
             .window(8)
             .history(8)
-            .max_bytes_growth(u64::MAX)
-            .max_blocks_growth(u64::MAX)
-            .max_threads_growth(u64::MAX)
-            .max_fds_growth(u64::MAX)
+            .max_bytes(u64::MAX)
+            .max_blocks(u64::MAX)
+            .max_threads(u64::MAX)
+            .max_fds(u64::MAX)
             .min_slope_bytes_per_sec(f64::MAX)
             .on_alert(|_| {})
             .start();
         for _ in 0..20 {
             m.sample_now();
         }
-        let before = crate::alloc::thread_totals().expect("the test thread owns a slot");
+        let before = crate::counting::alloc::thread_totals().expect("the test thread owns a slot");
         for _ in 0..50 {
             // No alerts, so no Vec is filled.
             std::hint::black_box(m.sample_now());
         }
-        let after = crate::alloc::thread_totals().unwrap();
+        let after = crate::counting::alloc::thread_totals().unwrap();
         assert_eq!(after.alloc_blocks, before.alloc_blocks);
         assert_eq!(m.sample_count(), 71);
     }

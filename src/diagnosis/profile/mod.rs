@@ -53,7 +53,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::sites::{self, Capture, Frame, Resolver, Site, Who};
+use crate::counting::capture::{without_capture, Capture, Who};
+use crate::diagnosis::sites::{self, Frame, Resolver, Site};
 
 #[cfg(feature = "pprof")]
 mod pprof;
@@ -68,10 +69,10 @@ pub use pprof::proto;
 ///
 /// [`CountingAlloc`]: crate::CountingAlloc
 pub fn start() -> Result<Profiler, StartError> {
-    if !crate::alloc::probe_installed() {
+    if !crate::counting::alloc::probe_installed() {
         return Err(StartError::NoAllocator);
     }
-    let resolver = RefCell::new(sites::without_capture(Resolver::new));
+    let resolver = RefCell::new(without_capture(Resolver::new));
     let capture = Capture::try_start(Who::All).ok_or(StartError::Busy)?;
     Ok(Profiler {
         capture,
@@ -132,7 +133,7 @@ impl Profiler {
     ///
     /// What the snapshot itself allocates is not captured, so it never shows in later snapshots.
     pub fn snapshot(&self) -> Snapshot {
-        sites::without_capture(|| self.take())
+        without_capture(|| self.take())
     }
 
     /// How long the profiler has been running.
@@ -281,7 +282,7 @@ impl Snapshot {
     /// the sites that did not change, then those that shrank or vanished, the biggest shrink
     /// first. Like `go tool pprof -base base.pb.gz this.pb.gz`.
     pub fn diff(&self, base: &Snapshot) -> Diff {
-        sites::without_capture(|| {
+        without_capture(|| {
             let mut rows: Vec<SiteDelta> = Vec::new();
             let mut index: HashMap<Option<&Frame>, usize> = HashMap::new();
             for s in &self.sites {

@@ -16,7 +16,7 @@ pub(crate) struct Fit {
     /// Coefficient of determination, in `[0, 1]`: the share of the variance of `y` that the line
     /// explains. 1 is a perfect line (a constant `y` included: a flat line fits it exactly), 0 is
     /// no linear relation at all.
-    pub(crate) r2: f64,
+    pub(crate) r_squared: f64,
 }
 
 impl Fit {
@@ -25,7 +25,7 @@ impl Fit {
         Fit {
             slope: 0.0,
             intercept: mean_y,
-            r2: 0.0,
+            r_squared: 0.0,
         }
     }
 }
@@ -71,7 +71,7 @@ pub(crate) fn least_squares(xs: &[f64], ys: &[f64]) -> Fit {
         return Fit {
             slope: 0.0,
             intercept: mean_y,
-            r2: 1.0,
+            r_squared: 1.0,
         };
     }
     let ss_res: f64 = xs
@@ -87,7 +87,7 @@ pub(crate) fn least_squares(xs: &[f64], ys: &[f64]) -> Fit {
     Fit {
         slope,
         intercept,
-        r2,
+        r_squared: r2,
     }
 }
 
@@ -120,12 +120,12 @@ mod tests {
         let f = least_squares(&xs, &ys);
         assert!(close(f.slope, 3.0, 1e-12), "{f:?}");
         assert!(close(f.intercept, 2.0, 1e-12), "{f:?}");
-        assert!(close(f.r2, 1.0, 1e-12), "{f:?}");
+        assert!(close(f.r_squared, 1.0, 1e-12), "{f:?}");
         // A falling line is just as perfect a fit.
         let down: Vec<f64> = xs.iter().map(|x| 100.0 - 7.5 * x).collect();
         let f = least_squares(&xs, &down);
         assert!(
-            close(f.slope, -7.5, 1e-12) && close(f.r2, 1.0, 1e-12),
+            close(f.slope, -7.5, 1e-12) && close(f.r_squared, 1.0, 1e-12),
             "{f:?}"
         );
     }
@@ -137,7 +137,7 @@ mod tests {
         let f = least_squares(&[0.0, 1.0, 2.0, 3.0], &[1.0, 3.0, 2.0, 4.0]);
         assert!(close(f.slope, 0.8, 1e-15), "{f:?}");
         assert!(close(f.intercept, 1.3, 1e-15), "{f:?}");
-        assert!(close(f.r2, 0.64, 1e-15), "{f:?}");
+        assert!(close(f.r_squared, 0.64, 1e-15), "{f:?}");
     }
 
     #[test]
@@ -150,7 +150,7 @@ mod tests {
             .collect();
         let f = least_squares(&xs, &ys);
         assert!(close(f.slope, 3.0, 1e-9), "{f:?}");
-        assert!(f.r2 > 0.999_999, "{f:?}");
+        assert!(f.r_squared > 0.999_999, "{f:?}");
     }
 
     #[test]
@@ -164,7 +164,7 @@ mod tests {
             let f = least_squares(&xs, &ys);
             // With 30 independent points, R² above 0.5 has a chance of about 1e-5; these seeds are
             // fixed, so the bound is a statement about them, not a flaky probability.
-            assert!(f.r2 < 0.5, "seed {seed}: {f:?}");
+            assert!(f.r_squared < 0.5, "seed {seed}: {f:?}");
             // The slope is bounded by noise over the span, far below the growth of a leak that
             // adds the noise's amplitude every sample.
             assert!(f.slope.abs() < 4096.0 / 2.0, "seed {seed}: {f:?}");
@@ -182,14 +182,14 @@ mod tests {
             let ys: Vec<f64> = (0..n).map(|i| ((i % tooth) * 1024) as f64).collect();
             let f = least_squares(&xs, &ys);
             let bound = 1.0 / (teeth * teeth) as f64 + 0.01;
-            assert!(f.r2 <= bound, "{teeth} teeth: {f:?}, bound {bound}");
+            assert!(f.r_squared <= bound, "{teeth} teeth: {f:?}, bound {bound}");
             // Every phase of the window, not just whole teeth from the start.
             for shift in 1..tooth {
                 let ys: Vec<f64> = (0..n)
                     .map(|i| (((i + shift) % tooth) * 1024) as f64)
                     .collect();
                 let f = least_squares(&xs, &ys);
-                assert!(f.r2 < 0.3, "{teeth} teeth, shift {shift}: {f:?}");
+                assert!(f.r_squared < 0.3, "{teeth} teeth, shift {shift}: {f:?}");
             }
         }
     }
@@ -205,7 +205,7 @@ mod tests {
             .collect();
         let f = least_squares(&xs, &ys);
         assert!(close(f.slope, 1024.0, 0.1), "{f:?}");
-        assert!(f.r2 > 0.95, "{f:?}");
+        assert!(f.r_squared > 0.95, "{f:?}");
     }
 
     #[test]
@@ -216,15 +216,15 @@ mod tests {
             least_squares(&[2.0, 2.0, 2.0], &[1.0, 2.0, 3.0]),
             Fit::none(2.0)
         );
-        assert_eq!(least_squares(&[0.0, f64::NAN], &[1.0, 2.0]).r2, 0.0);
+        assert_eq!(least_squares(&[0.0, f64::NAN], &[1.0, 2.0]).r_squared, 0.0);
         // Unequal lengths: the extra points are ignored.
         let f = least_squares(&[0.0, 1.0, 2.0, 99.0], &[0.0, 2.0, 4.0]);
         assert!(
-            close(f.slope, 2.0, 1e-15) && close(f.r2, 1.0, 1e-15),
+            close(f.slope, 2.0, 1e-15) && close(f.r_squared, 1.0, 1e-15),
             "{f:?}"
         );
         // A constant series is a perfect flat line.
         let f = least_squares(&[0.0, 1.0, 2.0], &[7.0, 7.0, 7.0]);
-        assert_eq!((f.slope, f.intercept, f.r2), (0.0, 7.0, 1.0));
+        assert_eq!((f.slope, f.intercept, f.r_squared), (0.0, 7.0, 1.0));
     }
 }

@@ -8,7 +8,8 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use crate::report::{Count, Report};
+use crate::check::report::{Count, Report};
+use crate::counting::heap::Scope;
 
 /// The variable naming the file to append to.
 pub(crate) const VAR: &str = "NO_LEAK_REPORT";
@@ -95,8 +96,8 @@ pub(crate) fn report_line(r: &Report, verdict: &str) -> String {
         r.config.warmup,
         r.config.runs,
         string(match r.scope {
-            crate::Scope::Process => "process",
-            crate::Scope::CallingThread => "calling_thread",
+            Scope::Process => "process",
+            Scope::CallingThread => "calling_thread",
         }),
         sites.join(","),
         if r.is_leak() { string(&r.to_string()) } else { "null".into() },
@@ -122,7 +123,7 @@ pub(crate) fn enabled() -> bool {
 pub(crate) fn verdict(r: &Report) -> &'static str {
     if r.off {
         "off"
-    } else if r.is_unmeasurable() {
+    } else if r.unmeasurable.is_some() {
         "unmeasurable"
     } else if r.is_leak() {
         "leak"

@@ -8,10 +8,11 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use crate::alloc::{self, PeakWindow, Totals};
-use crate::engine::{self, HeapSource};
+use crate::counting::alloc::{self, PeakWindow, Totals};
+use crate::counting::heap::{self, HeapSource};
 
 /// A snapshot of the current process, from [`stats`].
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stats {
     /// Which counter the heap numbers come from. With [`HeapSource::Missing`] (no counting
@@ -52,7 +53,7 @@ pub struct Stats {
 /// assert!(s.threads.unwrap() >= 1);
 /// ```
 pub fn stats() -> Stats {
-    let heap_source = engine::heap_source();
+    let heap_source = heap::heap_source();
     let totals = match heap_source {
         HeapSource::NoLeak => alloc::process_totals(false),
         #[cfg(feature = "stats_alloc")]
@@ -174,7 +175,7 @@ impl PeakState {
     /// Starts the window if someone wants it and it is not running yet (a leak check measuring
     /// peak may hold the counters; then this is retried on the next call).
     fn try_start(&mut self) {
-        if self.users == 0 || self.window.is_some() || engine::heap_source() != HeapSource::NoLeak {
+        if self.users == 0 || self.window.is_some() || heap::heap_source() != HeapSource::NoLeak {
             return;
         }
         let window = PeakWindow::start(false);
@@ -198,8 +199,8 @@ impl PeakState {
 /// Live threads not already exiting, counted without allocating.
 #[cfg(target_os = "linux")]
 fn count_threads() -> Option<usize> {
-    crate::census::proc_dir::count(c"/proc/self/task", |dir, name| {
-        name.parse::<u32>().is_ok() && !crate::census::proc_dir::thread_exiting(dir, name)
+    crate::counting::census::proc_dir::count(c"/proc/self/task", |dir, name| {
+        name.parse::<u32>().is_ok() && !crate::counting::census::proc_dir::thread_exiting(dir, name)
     })
 }
 
@@ -211,7 +212,7 @@ fn count_threads() -> Option<usize> {
 /// Open file descriptors, the directory's own left out, counted without allocating.
 #[cfg(target_os = "linux")]
 fn count_fds() -> Option<usize> {
-    crate::census::proc_dir::count(c"/proc/self/fd", |own, name| {
+    crate::counting::census::proc_dir::count(c"/proc/self/fd", |own, name| {
         name.parse::<i32>().is_ok_and(|fd| fd != own)
     })
 }
@@ -262,5 +263,5 @@ mod tests {
         }
     }
 
-    use crate::census;
+    use crate::counting::census;
 }

@@ -1,215 +1,15 @@
 //! The measurement engine: warmup, measured runs, settling, verdict.
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::alloc;
-use crate::census;
-use crate::config::Config;
-use crate::report::{Count, Dimension, Report, RunDelta};
-
-/// Where a measurement's counts come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    /// The process is quiet (a child process of the test binary running one test, or a nextest
-    /// process-per-test, or a program's main thread): every thread's heap counts, and threads and
-    /// fds are measured. Under libtest the harness's main thread is left out of the heap count.
-    Process,
-    /// Other tests share this process: the heap counts only work done on the calling thread, and
-    /// threads and fds are not measured.
-    CallingThread,
-}
-
-/// Which counter supplies heap numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HeapSource {
-    /// no_leak's [`CountingAlloc`](crate::CountingAlloc) is the global allocator.
-    NoLeak,
-    /// `stats_alloc::INSTRUMENTED_SYSTEM` is the global allocator (cargo feature `stats_alloc`).
-    StatsAlloc,
-    /// Nothing counts allocations in this process.
-    Missing,
-}
-
-/// Why threads, fds and tasks are not measured on a shared test thread.
-pub(crate) const SHARED_PROCESS: &str = "other tests share this process; isolate the test \
-    (#[no_leak] or #[no_leak::isolated]) or run it under `cargo nextest run`";
-
-/// The name of the variable that switches every check off.
-pub(crate) const OFF_VAR: &str = "NO_LEAK";
-
-pub(crate) fn is_off() -> bool {
-    static OFF: OnceLock<bool> = OnceLock::new();
-    *OFF.get_or_init(|| {
-        let off = std::env::var(OFF_VAR).is_ok_and(|v| v.eq_ignore_ascii_case("off"));
-        if off {
-            // Straight to the process's stderr, past libtest's per-test capture, so it is seen.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "no_leak: NO_LEAK=off: bodies run once, and nothing is measured"
-            );
-        }
-        off
-    })
-}
-
-/// Says once per process, past libtest's output capture, that a passing check on a shared test
-/// thread did not see other threads, threads or fds: a pass there is never silent about its scope.
-pub(crate) fn announce_calling_thread_scope() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "no_leak: note: check() on a test thread that shares its process counts only the heap of \
-             the calling thread; other threads' heap, threads and fds are not measured. For \
-             whole-process checks put #[no_leak::isolated] on the test or run `cargo nextest run`."
-        );
-    });
-}
-
-/// True when this process runs a single test and nothing else: a child started by no_leak's
-/// isolation, or a nextest process-per-test.
-pub(crate) fn quiet_process() -> bool {
-    static QUIET: OnceLock<bool> = OnceLock::new();
-    *QUIET.get_or_init(|| {
-        std::env::var_os(crate::isolate::CHILD_VAR).is_some()
-            || std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|v| v == "process-per-test")
-    })
-}
-
-fn on_main_thread() -> bool {
-    std::thread::current().name() == Some("main")
-}
-
-impl Scope {
-    /// The scope a check started on the calling thread gets.
-    pub(crate) fn detect() -> Scope {
-        if quiet_process() || on_main_thread() {
-            Scope::Process
-        } else {
-            Scope::CallingThread
-        }
-    }
-}
-
-pub(crate) fn heap_source() -> HeapSource {
-    static SOURCE: OnceLock<HeapSource> = OnceLock::new();
-    *SOURCE.get_or_init(|| {
-        if alloc::probe_installed() {
-            return HeapSource::NoLeak;
-        }
-        #[cfg(feature = "stats_alloc")]
-        {
-            let before = stats_alloc::INSTRUMENTED_SYSTEM.stats().allocations;
-            drop(std::hint::black_box(Box::new(0u64)));
-            if stats_alloc::INSTRUMENTED_SYSTEM.stats().allocations > before {
-                return HeapSource::StatsAlloc;
-            }
-        }
-        HeapSource::Missing
-    })
-}
-
-/// Live (bytes, blocks) in `scope`, plus the calling thread's reading when it is wanted.
-#[derive(Clone, Copy)]
-pub(crate) struct Heap {
-    pub(crate) bytes: i64,
-    pub(crate) blocks: i64,
-}
-
-pub(crate) struct Meter {
-    scope: Scope,
-    source: HeapSource,
-    exclude_main: bool,
-}
-
-impl Meter {
-    pub(crate) fn heap(&self) -> Heap {
-        match (self.source, self.scope) {
-            (HeapSource::NoLeak, Scope::Process) => {
-                let t = alloc::process_totals(self.exclude_main);
-                Heap {
-                    bytes: t.live_bytes(),
-                    blocks: t.live_blocks(),
-                }
-            }
-            (HeapSource::NoLeak, Scope::CallingThread) => {
-                let t = alloc::thread_totals().unwrap_or_default();
-                Heap {
-                    bytes: t.live_bytes(),
-                    blocks: t.live_blocks(),
-                }
-            }
-            #[cfg(feature = "stats_alloc")]
-            (HeapSource::StatsAlloc, _) => {
-                let s = stats_alloc::INSTRUMENTED_SYSTEM.stats();
-                Heap {
-                    bytes: s.bytes_allocated.wrapping_sub(s.bytes_deallocated) as i64,
-                    blocks: s.allocations.wrapping_sub(s.deallocations) as i64,
-                }
-            }
-            _ => Heap {
-                bytes: 0,
-                blocks: 0,
-            },
-        }
-    }
-}
-
-/// Why the heap cannot be measured here, if it cannot.
-fn heap_unmeasurable(source: HeapSource, scope: Scope) -> Option<String> {
-    match (source, scope) {
-        (HeapSource::Missing, _) => Some(
-            "no counting allocator is installed in this process, so the heap cannot be measured \
-             (no_leak fails rather than pass on zeros).\n\
-             fix: keep no_leak's default feature `global-allocator`, or install one yourself:\n  \
-             #[global_allocator]\n  \
-             static GLOBAL: no_leak::CountingAlloc<std::alloc::System> = \
-             no_leak::CountingAlloc::new(std::alloc::System);\n\
-             or, with stats_alloc as your global allocator, enable no_leak's feature `stats_alloc`"
-                .into(),
-        ),
-        (HeapSource::StatsAlloc, Scope::CallingThread) => Some(
-            "stats_alloc counts process-wide only, and other tests share this process, so the \
-             heap cannot be measured exactly here.\n\
-             fix: put #[no_leak::isolated] on the enclosing test, run under `cargo nextest run`, \
-             or use no_leak's own allocator (it also counts per thread)"
-                .into(),
-        ),
-        _ => None,
-    }
-}
-
-/// A body's result: `()` always succeeds; `Result` fails on `Err`.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the return type of a no_leak test",
-    label = "return `()` or `Result<(), E>` with `E: Debug`"
-)]
-pub trait Outcome: Sized {
-    /// The failure, as the test harness would print it, if this is one.
-    fn failure(&self) -> Option<String>;
-    /// A value that means success.
-    fn success() -> Self;
-}
-
-impl Outcome for () {
-    fn failure(&self) -> Option<String> {
-        None
-    }
-    fn success() -> Self {}
-}
-
-impl<E: std::fmt::Debug> Outcome for Result<(), E> {
-    fn failure(&self) -> Option<String> {
-        self.as_ref().err().map(|e| format!("{e:?}"))
-    }
-    fn success() -> Self {
-        Ok(())
-    }
-}
+use crate::check::config::Config;
+use crate::check::env::{is_off, on_main_thread, quiet_process, SHARED_PROCESS};
+use crate::check::outcome::Outcome;
+use crate::check::report::{Count, Dimension, Report, RunDelta};
+use crate::counting::alloc;
+use crate::counting::census;
+use crate::counting::heap::{heap_source, heap_unmeasurable, Heap, HeapSource, Meter, Scope};
 
 /// Runs `body` per `cfg` and measures it. Returns `Err(r)` with the first failing result of a
 /// fallible body (it is not run again). A panic in `body` propagates.
@@ -258,7 +58,7 @@ pub(crate) fn measure<R: Outcome>(
         wait_for_quiet_harness(&meter);
     }
     if cfg.soak.is_some() {
-        return crate::soak::run(cfg, scope, &meter, census_on, report, body);
+        return crate::check::soak::run(cfg, scope, &meter, census_on, report, body);
     }
 
     // Everything allocated for the bookkeeping is allocated here, before the window opens.
@@ -395,9 +195,10 @@ pub(crate) fn measure<R: Outcome>(
                 .push((Dimension::Fds, "not available on this platform".into()));
         }
         if before.tasks.is_none() {
-            report
-                .not_measured
-                .push((Dimension::Tasks, crate::tasks::not_watched_reason().into()));
+            report.not_measured.push((
+                Dimension::Tasks,
+                crate::counting::tasks::not_watched_reason().into(),
+            ));
         }
     }
     report.evaluate();
@@ -437,7 +238,7 @@ pub(crate) fn diagnose<R>(
     exclude_main: bool,
     body: &mut impl FnMut() -> R,
 ) {
-    use crate::sites::{Capture, Who};
+    use crate::counting::capture::{Capture, Who};
     let who = match (scope, exclude_main) {
         (Scope::CallingThread, _) => Who::CallingThread,
         (Scope::Process, true) => Who::NotMain,
@@ -455,7 +256,7 @@ pub(crate) fn diagnose<R>(
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(body())));
     let blocks = capture.finish();
-    report.sites = crate::sites::group(&blocks);
+    report.sites = crate::diagnosis::sites::group(&blocks);
     report.sites_note = if outcome.is_err() {
         Some("the diagnostic run panicked; sites are those live when it did".into())
     } else if report.sites.is_empty() {
@@ -487,7 +288,7 @@ impl Census {
         Census {
             threads: census::thread_ids(),
             fds: census::fds(),
-            tasks: crate::tasks::alive_tasks(),
+            tasks: crate::counting::tasks::alive_tasks(),
         }
     }
 

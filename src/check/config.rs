@@ -1,14 +1,5 @@
 //! The knobs of a leak check, as a builder. Method names equal the `#[no_leak(...)]` arguments.
 
-use crate::report::Report;
-
-/// Default number of unmeasured warmup runs.
-pub const DEFAULT_WARMUP: u32 = 3;
-/// Default number of measured runs.
-pub const DEFAULT_RUNS: u32 = 5;
-/// Default time to wait for exiting threads and their frees before reporting a leak.
-pub const DEFAULT_SETTLE_MS: u64 = 1000;
-
 /// How to check a body for leaks. Every bound defaults to 0: any net growth is a leak.
 ///
 /// | method | default | meaning |
@@ -45,7 +36,7 @@ pub struct Config {
     pub(crate) max_peak_bytes: Option<u64>,
     pub(crate) settle_ms: u64,
     pub(crate) name: Option<String>,
-    pub(crate) soak: Option<crate::soak::SoakLength>,
+    pub(crate) soak: Option<crate::check::soak::SoakLength>,
     pub(crate) max_slope_bytes: f64,
 }
 
@@ -56,18 +47,25 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Default number of unmeasured warmup runs.
+    pub const DEFAULT_WARMUP: u32 = 3;
+    /// Default number of measured runs.
+    pub const DEFAULT_RUNS: u32 = 5;
+    /// Default time to wait for exiting threads and their frees before reporting a leak.
+    pub const DEFAULT_SETTLE_MS: u64 = 1000;
+
     /// The defaults listed on [`Config`].
     pub const fn new() -> Config {
         Config {
-            warmup: DEFAULT_WARMUP,
-            runs: DEFAULT_RUNS,
+            warmup: Config::DEFAULT_WARMUP,
+            runs: Config::DEFAULT_RUNS,
             max_bytes: 0,
             max_blocks: 0,
             max_threads: 0,
             max_fds: 0,
             max_tasks: 0,
             max_peak_bytes: None,
-            settle_ms: DEFAULT_SETTLE_MS,
+            settle_ms: Config::DEFAULT_SETTLE_MS,
             name: None,
             soak: None,
             max_slope_bytes: 0.0,
@@ -142,14 +140,14 @@ impl Config {
             iterations >= 40,
             "no_leak: a soak needs at least 40 iterations (got {iterations})"
         );
-        self.soak = Some(crate::soak::SoakLength::Iterations(iterations));
+        self.soak = Some(crate::check::soak::SoakLength::Iterations(iterations));
         self
     }
 
     /// Soak mode for a duration instead of a number of iterations.
     pub fn soak_ms(mut self, ms: u64) -> Config {
         assert!(ms >= 10, "no_leak: a soak needs at least 10 ms (got {ms})");
-        self.soak = Some(crate::soak::SoakLength::Duration(
+        self.soak = Some(crate::check::soak::SoakLength::Duration(
             std::time::Duration::from_millis(ms),
         ));
         self
@@ -170,35 +168,6 @@ impl Config {
     pub fn name(mut self, name: impl Into<String>) -> Config {
         self.name = Some(name.into());
         self
-    }
-
-    /// Runs `body` `warmup` times, then `runs` times measured, and panics with the report if it
-    /// leaked. A panic in `body` propagates unchanged, and `body` is not run again after it.
-    #[track_caller]
-    pub fn check<F: FnMut()>(&self, body: F) {
-        let report = self.measure(body);
-        if report.is_leak() {
-            if crate::jsonl::enabled() {
-                crate::jsonl::append(&crate::jsonl::report_line(
-                    &report,
-                    crate::jsonl::verdict(&report),
-                ));
-            }
-            panic!("{report}");
-        }
-        if report.scope == crate::engine::Scope::CallingThread {
-            crate::engine::announce_calling_thread_scope();
-        }
-    }
-
-    /// Like [`check`](Config::check), but returns the [`Report`] instead of panicking on a leak.
-    pub fn measure<F: FnMut()>(&self, mut body: F) -> Report {
-        match crate::engine::measure(self, crate::engine::Scope::detect(), || {
-            body();
-        }) {
-            Ok(r) => r,
-            Err(()) => unreachable!("a unit body cannot fail"),
-        }
     }
 }
 

@@ -1,226 +1,13 @@
 //! Allocation sites: which line allocated the memory that leaked.
 //!
-//! Capturing a stack on every allocation is slow (dhat-rs pays ~100x), so it never happens on the
-//! passing path. Only after the counts have shown a heap leak does the engine run the body once
-//! more with capture on (a *diagnostic run*): every allocation made during that run records its
-//! stack in a table keyed by address, every free removes its entry, and what is left at the end is
-//! the memory the run leaked, grouped by the first frame in the user's own code.
-//!
-//! The traps of in-allocator capture, and how they are avoided:
-//! - Re-entrancy: capturing a stack and inserting into the table may allocate. A thread-local
-//!   flag, reset by an RAII guard, makes those nested allocations count but not capture.
-//! - Lock order: the table's lock is never held while the unwinder (`backtrace::trace`, which
-//!   takes the backtrace crate's lock) runs, and symbolisation happens only after capture is off,
-//!   so no thread can hold one lock while waiting for the other (dhat-rs issue #38).
-//! - Symbolisation cost: stacks are stored as raw instruction pointers and resolved once per
-//!   distinct address, after the run, only for a failing check.
-//! - One diagnostic run at a time: sessions are serialised; a session nested in another on the
-//!   same thread (a check inside a diagnostic run) is skipped rather than deadlock.
+//! After the counts have shown a leak, the engine runs the body once more with capture on (see
+//! [`crate::counting::capture`]). What is still live at the end is the memory that run leaked;
+//! this module resolves its stacks (once per distinct address, after capture is off) and groups
+//! the blocks by the first frame in the user's own code.
 
-use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
-use crate::alloc;
-
-/// Frames kept per stack; the innermost ones (the allocator's) are folded away later.
-const MAX_FRAMES: usize = 40;
-
-#[derive(Clone, Copy)]
-pub(crate) struct Stack {
-    len: usize,
-    ips: [usize; MAX_FRAMES],
-}
-
-impl Stack {
-    pub(crate) fn ips(&self) -> &[usize] {
-        &self.ips[..self.len]
-    }
-}
-
-#[derive(Clone, Copy)]
-pub(crate) struct Block {
-    pub(crate) size: usize,
-    pub(crate) stack: Stack,
-}
-
-/// Live captured blocks by address. `None` while no session runs.
-static TABLE: Mutex<Option<HashMap<usize, Block>>> = Mutex::new(None);
-/// Held for the whole of a capture session.
-static SESSION: Mutex<()> = Mutex::new(());
-
-thread_local! {
-    /// Set while this thread is inside `on_alloc`/`on_free`: what it allocates there is not captured.
-    static BUSY: Cell<bool> = const { Cell::new(false) };
-    /// Set while this thread runs a calling-thread session (`CAPTURE_THREAD`).
-    static WANTS: Cell<bool> = const { Cell::new(false) };
-    /// Set while this thread holds `SESSION`.
-    static IN_SESSION: Cell<bool> = const { Cell::new(false) };
-}
-
-pub(crate) fn thread_wants_capture() -> bool {
-    WANTS.try_with(Cell::get).unwrap_or(false)
-}
-
-/// The re-entrancy guard: at most one per thread; dropping it clears the flag even on unwind.
-struct Reentry;
-
-impl Reentry {
-    fn enter() -> Option<Reentry> {
-        // `then`, not `then_some`: an eager `Reentry` would be dropped when the flag was
-        // already set, and its `Drop` would clear the flag under the outer guard.
-        BUSY.try_with(|b| (!b.replace(true)).then(|| Reentry))
-            .ok()
-            .flatten()
-    }
-}
-
-impl Drop for Reentry {
-    fn drop(&mut self) {
-        let _ = BUSY.try_with(|b| b.set(false));
-    }
-}
-
-/// Called by the allocator for a captured allocation.
-pub(crate) fn on_alloc(ptr: usize, size: usize) {
-    let Some(_guard) = Reentry::enter() else {
-        return;
-    };
-    let mut stack = Stack {
-        len: 0,
-        ips: [0; MAX_FRAMES],
-    };
-    // Unwind first, without the table's lock held (see the module docs on lock order).
-    backtrace::trace(|frame| {
-        let ip = frame.ip() as usize;
-        if ip == 0 {
-            return false;
-        }
-        stack.ips[stack.len] = ip;
-        stack.len += 1;
-        stack.len < MAX_FRAMES
-    });
-    if let Ok(mut table) = TABLE.lock() {
-        if let Some(map) = table.as_mut() {
-            map.insert(ptr, Block { size, stack });
-        }
-    }
-}
-
-/// Called by the allocator for every free while a session runs.
-pub(crate) fn on_free(ptr: usize) {
-    let Some(_guard) = Reentry::enter() else {
-        return;
-    };
-    if let Ok(mut table) = TABLE.lock() {
-        if let Some(map) = table.as_mut() {
-            map.remove(&ptr);
-        }
-    }
-}
-
-/// Which threads a session captures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Who {
-    /// Every thread.
-    All,
-    /// Every thread but the main one (libtest's harness).
-    NotMain,
-    /// Only the thread that starts the session.
-    CallingThread,
-}
-
-/// A capture session. Dropping it ends capture.
-pub(crate) struct Capture {
-    _session: std::sync::MutexGuard<'static, ()>,
-    who: Who,
-}
-
-impl Capture {
-    /// Starts capturing, waiting up to `patience` for another thread's session (a diagnostic run
-    /// of a parallel test, or a heap profiler) to end. `None` if this thread runs a session
-    /// already, or if the other one outlasts `patience`.
-    pub(crate) fn start_within(who: Who, patience: std::time::Duration) -> Option<Capture> {
-        let deadline = std::time::Instant::now() + patience;
-        let mut pause = std::time::Duration::from_millis(1);
-        loop {
-            if IN_SESSION.with(Cell::get) {
-                return None;
-            }
-            if let Some(c) = Capture::try_start(who) {
-                return Some(c);
-            }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            std::thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(std::time::Duration::from_millis(50));
-        }
-    }
-
-    /// Starts capturing, or returns `None` at once if any thread already runs a session.
-    pub(crate) fn try_start(who: Who) -> Option<Capture> {
-        if IN_SESSION.with(Cell::get) {
-            return None;
-        }
-        let session = match SESSION.try_lock() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
-        Some(Capture::begin(session, who))
-    }
-
-    fn begin(session: std::sync::MutexGuard<'static, ()>, who: Who) -> Capture {
-        IN_SESSION.with(|s| s.set(true));
-        // Allocate the table before capture is on.
-        *TABLE.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashMap::with_capacity(4096));
-        let bit = match who {
-            Who::All => alloc::CAPTURE_ALL,
-            Who::NotMain => alloc::CAPTURE_NOT_MAIN,
-            Who::CallingThread => {
-                WANTS.with(|w| w.set(true));
-                alloc::CAPTURE_THREAD
-            }
-        };
-        alloc::capture_on(bit);
-        Capture {
-            _session: session,
-            who,
-        }
-    }
-
-    /// The captured blocks still live, without ending the session (for heap profiles).
-    pub(crate) fn live(&self) -> Vec<Block> {
-        let _guard = Reentry::enter();
-        let table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-        table
-            .as_ref()
-            .map(|m| m.values().copied().collect())
-            .unwrap_or_default()
-    }
-
-    /// Ends capture and returns the captured blocks still live.
-    pub(crate) fn finish(self) -> Vec<Block> {
-        alloc::capture_off();
-        let map = TABLE.lock().unwrap_or_else(|e| e.into_inner()).take();
-        map.map(|m| m.into_values().collect()).unwrap_or_default()
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        alloc::capture_off();
-        if let Ok(mut t) = TABLE.lock() {
-            t.take();
-        }
-        if self.who == Who::CallingThread {
-            WANTS.with(|w| w.set(false));
-        }
-        IN_SESSION.with(|s| s.set(false));
-    }
-}
+use crate::counting::capture::Block;
 
 /// One resolved stack frame.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -245,6 +32,7 @@ impl Frame {
 }
 
 /// Live memory allocated at one place in the user's code.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Site {
     /// Bytes still live from this site.
@@ -396,14 +184,6 @@ impl Resolver {
     }
 }
 
-/// Runs `f` with allocation capture off for this thread: what it allocates is counted but not
-/// captured, and it may take the backtrace crate's lock while other threads capture (they wait
-/// for it, and it never waits for the table's lock).
-pub(crate) fn without_capture<R>(f: impl FnOnce() -> R) -> R {
-    let _guard = Reentry::enter();
-    f()
-}
-
 fn resolve(ip: usize, cwd: Option<&str>) -> Vec<Frame> {
     let mut out = Vec::new();
     backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
@@ -506,6 +286,7 @@ fn is_spawn(function: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counting::capture::{Capture, Who};
 
     #[inline(never)]
     fn leak_here() -> usize {
@@ -524,7 +305,11 @@ mod tests {
         let first = sites.first().expect("the leaked block is live");
         assert_eq!((first.bytes, first.blocks), (40, 1), "{sites:#?}");
         let frame = first.frame.as_ref().unwrap();
-        assert_eq!(frame.file.as_deref(), Some("src/sites.rs"), "{frame:?}");
+        assert_eq!(
+            frame.file.as_deref(),
+            Some("src/diagnosis/sites.rs"),
+            "{frame:?}"
+        );
         let want = include_str!("sites.rs")
             .lines()
             .position(|l| l.ends_with("// site: leak_here"))

@@ -1,0 +1,29 @@
+//! What a test body returns, and whether that is a failure.
+
+/// A body's result: `()` always succeeds; `Result` fails on `Err`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the return type of a no_leak test",
+    label = "return `()` or `Result<(), E>` with `E: Debug`"
+)]
+pub trait Outcome: Sized {
+    /// The failure, as the test harness would print it, if this is one.
+    fn failure(&self) -> Option<String>;
+    /// A value that means success.
+    fn success() -> Self;
+}
+
+impl Outcome for () {
+    fn failure(&self) -> Option<String> {
+        None
+    }
+    fn success() -> Self {}
+}
+
+impl<E: std::fmt::Debug> Outcome for Result<(), E> {
+    fn failure(&self) -> Option<String> {
+        self.as_ref().err().map(|e| format!("{e:?}"))
+    }
+    fn success() -> Self {
+        Ok(())
+    }
+}

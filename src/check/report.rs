@@ -1,0 +1,344 @@
+//! The result of a measurement, as data. Its text (the failure message people read in CI logs)
+//! is written by `output::text`.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::check::config::Config;
+use crate::check::soak::SoakReport;
+use crate::counting::census::{FdInfo, ThreadInfo};
+use crate::counting::heap::{HeapSource, Scope};
+use crate::diagnosis::sites::Site;
+
+/// A measured dimension.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dimension {
+    /// Live heap bytes and blocks.
+    Heap,
+    /// The highest live heap within a run.
+    Peak,
+    /// Live OS threads.
+    Threads,
+    /// Open file descriptors.
+    Fds,
+    /// Alive async tasks on the watched runtimes (cargo feature `tokio`).
+    Tasks,
+}
+
+impl Dimension {
+    /// The word reports use: `heap`, `peak`, `threads`, `fds`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Heap => "heap",
+            Dimension::Peak => "peak",
+            Dimension::Threads => "threads",
+            Dimension::Fds => "fds",
+            Dimension::Tasks => "tasks",
+        }
+    }
+}
+
+impl fmt::Display for Dimension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A count before the measured runs and after them (after settling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count {
+    /// Before the first measured run.
+    pub before: i64,
+    /// After the last measured run, and after settling if the check waited.
+    pub after: i64,
+}
+
+impl From<(i64, i64)> for Count {
+    /// `(before, after)`.
+    fn from((before, after): (i64, i64)) -> Count {
+        Count { before, after }
+    }
+}
+
+impl Count {
+    /// `after - before`.
+    pub fn net(&self) -> i64 {
+        self.after - self.before
+    }
+}
+
+/// What one measured run changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunDelta {
+    /// Net change of live heap bytes over this run.
+    pub bytes: i64,
+    /// Net change of live heap blocks over this run.
+    pub blocks: i64,
+    /// The highest live heap within this run above the live heap at its start, where measured.
+    pub peak_bytes: Option<u64>,
+}
+
+/// The outcome of a measurement. `Display` gives the same text as the panic of a failed check.
+///
+/// Every dimension that was not measured reads as `None`, with the reason in
+/// [`not_measured_reason`](Report::not_measured_reason).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Report {
+    /// The test (or [`Config::name`]) this report is about.
+    pub(crate) name: String,
+    /// The configuration it ran with.
+    pub(crate) config: Config,
+    /// Where the counts come from.
+    pub(crate) scope: Scope,
+    /// Which allocator counted the heap.
+    pub(crate) heap_source: HeapSource,
+    /// Live heap bytes before and after; `None` if the heap was not measured.
+    pub(crate) bytes: Option<Count>,
+    /// Live heap blocks before and after; `None` if the heap was not measured.
+    pub(crate) blocks: Option<Count>,
+    /// One entry per measured run.
+    pub(crate) per_run: Vec<RunDelta>,
+    /// The worst run's peak (see [`Config::max_peak_bytes`]); `None` if not measured.
+    pub(crate) peak_bytes: Option<u64>,
+    /// Live OS threads before and after; `None` if not measured.
+    pub(crate) threads: Option<Count>,
+    /// Open file descriptors before and after; `None` if not measured.
+    pub(crate) fds: Option<Count>,
+    /// Alive async tasks on the watched runtimes before and after; `None` if not measured.
+    pub(crate) tasks: Option<Count>,
+    /// Threads alive after the runs that were not alive before them.
+    pub(crate) new_threads: Vec<ThreadInfo>,
+    /// Descriptors open after the runs that were not open before them.
+    pub(crate) new_fds: Vec<FdInfo>,
+    /// Dimensions that were not measured, each with the reason.
+    pub(crate) not_measured: Vec<(Dimension, String)>,
+    /// How long the check waited for counts to settle (zero when it passed at once).
+    pub(crate) settle_wait: Duration,
+    /// The counts were still over a bound when `settle_ms` ran out.
+    pub(crate) settle_gave_up: bool,
+    /// The dimensions over their bounds, in report order.
+    pub(crate) exceeded: Vec<Dimension>,
+    /// Where the memory live after one more run (the diagnostic run, made only after a heap or
+    /// thread leak was found) was allocated, biggest first.
+    pub(crate) sites: Vec<Site>,
+    /// Why `sites` is empty or partial, if it is.
+    pub(crate) sites_note: Option<String>,
+    /// Soak mode's samples and trends (see [`Config::soak`]).
+    pub(crate) soak: Option<SoakReport>,
+    /// Why nothing could be measured, if so: the check fails rather than pass on zeros.
+    pub(crate) unmeasurable: Option<String>,
+    /// `NO_LEAK=off` was set: the body ran once and nothing was measured.
+    pub(crate) off: bool,
+}
+
+impl Report {
+    pub(crate) fn new(name: String, config: Config, scope: Scope) -> Report {
+        Report {
+            name,
+            config,
+            scope,
+            heap_source: HeapSource::Missing,
+            bytes: None,
+            blocks: None,
+            per_run: Vec::new(),
+            peak_bytes: None,
+            threads: None,
+            fds: None,
+            tasks: None,
+            new_threads: Vec::new(),
+            new_fds: Vec::new(),
+            not_measured: Vec::new(),
+            settle_wait: Duration::ZERO,
+            settle_gave_up: false,
+            exceeded: Vec::new(),
+            sites: Vec::new(),
+            sites_note: None,
+            soak: None,
+            unmeasurable: None,
+            off: false,
+        }
+    }
+
+    /// Recomputes [`Report::exceeded`] from the counts and the bounds.
+    pub(crate) fn evaluate(&mut self) {
+        let c = &self.config;
+        let over =
+            |n: Option<Count>, max: u64| n.is_some_and(|n| i128::from(n.net()) > i128::from(max));
+        let mut ex = Vec::new();
+        if over(self.bytes, c.max_bytes) || over(self.blocks, c.max_blocks) {
+            ex.push(Dimension::Heap);
+        }
+        if let (Some(p), Some(max)) = (self.peak_bytes, c.max_peak_bytes) {
+            if p > max {
+                ex.push(Dimension::Peak);
+            }
+        }
+        if over(self.threads, c.max_threads) {
+            ex.push(Dimension::Threads);
+        }
+        if over(self.fds, c.max_fds) {
+            ex.push(Dimension::Fds);
+        }
+        if over(self.tasks, c.max_tasks) {
+            ex.push(Dimension::Tasks);
+        }
+        self.exceeded = ex;
+    }
+
+    /// True if any bound was exceeded, or if the heap could not be measured at all (a check never
+    /// passes on zeros).
+    pub fn is_leak(&self) -> bool {
+        !self.exceeded.is_empty() || self.unmeasurable.is_some()
+    }
+
+    /// True if `dim` is over its bound.
+    pub fn exceeds(&self, dim: Dimension) -> bool {
+        self.exceeded.contains(&dim)
+    }
+
+    /// The test (or [`Config::name`]) this report is about.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The configuration it ran with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the counts come from.
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// Which allocator counted the heap.
+    pub fn heap_source(&self) -> HeapSource {
+        self.heap_source
+    }
+
+    /// Live heap bytes before and after the measured runs; `None` if not measured.
+    pub fn bytes(&self) -> Option<Count> {
+        self.bytes
+    }
+
+    /// Live heap blocks before and after the measured runs; `None` if not measured.
+    pub fn blocks(&self) -> Option<Count> {
+        self.blocks
+    }
+
+    /// Net growth of live heap bytes over the measured runs; `None` if not measured.
+    pub fn net_bytes(&self) -> Option<i64> {
+        self.bytes.map(|c| c.net())
+    }
+
+    /// Net growth of live heap blocks over the measured runs; `None` if not measured.
+    pub fn net_blocks(&self) -> Option<i64> {
+        self.blocks.map(|c| c.net())
+    }
+
+    /// One entry per measured run.
+    pub fn per_run(&self) -> &[RunDelta] {
+        &self.per_run
+    }
+
+    /// The worst run's peak (see [`Config::max_peak_bytes`]); `None` if not measured.
+    pub fn peak_bytes(&self) -> Option<u64> {
+        self.peak_bytes
+    }
+
+    /// Live OS threads before and after; `None` if not measured.
+    pub fn threads(&self) -> Option<Count> {
+        self.threads
+    }
+
+    /// Open file descriptors before and after; `None` if not measured.
+    pub fn fds(&self) -> Option<Count> {
+        self.fds
+    }
+
+    /// Alive async tasks on the watched runtimes before and after; `None` if not measured.
+    pub fn tasks(&self) -> Option<Count> {
+        self.tasks
+    }
+
+    /// Net growth of live threads; `None` if not measured.
+    pub fn net_threads(&self) -> Option<i64> {
+        self.threads.map(|c| c.net())
+    }
+
+    /// Net growth of open fds; `None` if not measured.
+    pub fn net_fds(&self) -> Option<i64> {
+        self.fds.map(|c| c.net())
+    }
+
+    /// Net growth of alive async tasks; `None` if not measured.
+    pub fn net_tasks(&self) -> Option<i64> {
+        self.tasks.map(|c| c.net())
+    }
+
+    /// Threads alive after the runs that were not alive before them.
+    pub fn new_threads(&self) -> &[ThreadInfo] {
+        &self.new_threads
+    }
+
+    /// Descriptors open after the runs that were not open before them.
+    pub fn new_fds(&self) -> &[FdInfo] {
+        &self.new_fds
+    }
+
+    /// How long the check waited for counts to settle (zero when it passed at once).
+    pub fn settle_wait(&self) -> Duration {
+        self.settle_wait
+    }
+
+    /// The counts were still over a bound when `settle_ms` ran out.
+    pub fn settle_gave_up(&self) -> bool {
+        self.settle_gave_up
+    }
+
+    /// The dimensions over their bounds, in report order.
+    pub fn exceeded(&self) -> &[Dimension] {
+        &self.exceeded
+    }
+
+    /// Where the memory live after the diagnostic run (made only after a heap or thread leak was
+    /// found) was allocated, biggest first.
+    pub fn sites(&self) -> &[Site] {
+        &self.sites
+    }
+
+    /// Why [`sites`](Report::sites) is empty or partial, if it is.
+    pub fn sites_note(&self) -> Option<&str> {
+        self.sites_note.as_deref()
+    }
+
+    /// Soak mode's samples and trends (see [`Config::soak`]); `None` outside soak mode.
+    pub fn soak(&self) -> Option<&SoakReport> {
+        self.soak.as_ref()
+    }
+
+    pub(crate) fn soak_mut(&mut self) -> Option<&mut SoakReport> {
+        self.soak.as_mut()
+    }
+
+    /// Why nothing could be measured, if so: the check fails rather than pass on zeros.
+    pub fn unmeasurable(&self) -> Option<&str> {
+        self.unmeasurable.as_deref()
+    }
+
+    /// `NO_LEAK=off` was set: the body ran once and nothing was measured.
+    pub fn is_off(&self) -> bool {
+        self.off
+    }
+
+    /// Why `dim` was not measured, or `None` if it was.
+    pub fn not_measured_reason(&self, dim: Dimension) -> Option<&str> {
+        self.not_measured
+            .iter()
+            .find(|(d, _)| *d == dim)
+            .map(|(_, why)| why.as_str())
+    }
+}

@@ -1,0 +1,386 @@
+//! The text report: the panic message of a failed check, laid out for a person. The first line
+//! says what leaked; numbers sit on labelled lines; the hint says what to do next.
+
+use std::fmt;
+
+use crate::check::config::Config;
+use crate::check::report::{Dimension, Report};
+use crate::check::soak::{SoakReport, Trend};
+use crate::counting::census::ThreadInfo;
+use crate::counting::heap::Scope;
+use crate::diagnosis::sites::Site;
+
+fn signed(n: i64) -> String {
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
+}
+
+type Out<'a, 'b> = &'a mut fmt::Formatter<'b>;
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.off {
+            return write!(f, "no_leak: `{}` not measured: NO_LEAK=off", self.name);
+        }
+        if let Some(why) = &self.unmeasurable {
+            writeln!(
+                f,
+                "no_leak: `{}` cannot be checked: heap not measured",
+                self.name
+            )?;
+            return write!(f, "  why: {}", why.replace('\n', "\n       "));
+        }
+        write_title(f, self)?;
+        match &self.soak {
+            Some(soak) => write_soak(f, soak, &self.config)?,
+            None => write_heap(f, self)?,
+        }
+        write_peak(f, self)?;
+        write_counts(f, self)?;
+        write_new_threads(f, self)?;
+        write_new_fds(f, self)?;
+        write_sites(f, self)?;
+        write_settled(f, self)?;
+        write_config(f, self)?;
+        write_hint(f, self)
+    }
+}
+
+fn write_title(f: Out, r: &Report) -> fmt::Result {
+    if r.exceeded.is_empty() {
+        writeln!(f, "no_leak: `{}` passed", r.name)
+    } else {
+        let dims: Vec<_> = r.exceeded.iter().map(|d| d.as_str()).collect();
+        writeln!(f, "no_leak: `{}` leaked: {}", r.name, dims.join(", "))
+    }
+}
+
+fn write_heap(f: Out, r: &Report) -> fmt::Result {
+    let (Some(b), Some(k)) = (r.bytes, r.blocks) else {
+        return Ok(());
+    };
+    let c = &r.config;
+    writeln!(
+        f,
+        "  heap:      {} B, {} blocks over {} runs (bounds: {} B, {} blocks)",
+        signed(b.net()),
+        signed(k.net()),
+        r.per_run.len(),
+        c.max_bytes,
+        c.max_blocks
+    )?;
+    let per: Vec<String> = r
+        .per_run
+        .iter()
+        .map(|d| format!("{}/{}", signed(d.bytes), signed(d.blocks)))
+        .collect();
+    writeln!(f, "  per run:   {}  (B/blocks)", per.join(", "))?;
+    writeln!(
+        f,
+        "  live:      {} B, {} blocks -> {} B, {} blocks",
+        b.before, k.before, b.after, k.after
+    )
+}
+
+fn write_peak(f: Out, r: &Report) -> fmt::Result {
+    match (r.peak_bytes, r.config.max_peak_bytes) {
+        (Some(p), Some(max)) => writeln!(f, "  peak:      {p} B in the worst run (bound: {max} B)"),
+        (None, Some(_)) => writeln!(
+            f,
+            "  peak:      not measured ({})",
+            r.not_measured_reason(Dimension::Peak).unwrap_or("unknown")
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Threads, fds and tasks: before -> after (net, bound), or why not measured.
+fn write_counts(f: Out, r: &Report) -> fmt::Result {
+    let c = &r.config;
+    for (dim, count, bound) in [
+        (Dimension::Threads, r.threads, c.max_threads),
+        (Dimension::Fds, r.fds, c.max_fds),
+        (Dimension::Tasks, r.tasks, c.max_tasks),
+    ] {
+        // A soak shows threads and fds as trends.
+        if r.soak.is_some() && dim != Dimension::Tasks {
+            continue;
+        }
+        // Tasks are only shown where a runtime is watched, or a bound was asked for.
+        if dim == Dimension::Tasks && count.is_none() && bound == 0 {
+            continue;
+        }
+        let label = format!("{dim}:");
+        match count {
+            Some(n) => writeln!(
+                f,
+                "  {label:<10} {} -> {} ({}, bound: {bound})",
+                n.before,
+                n.after,
+                signed(n.net())
+            )?,
+            None => writeln!(
+                f,
+                "  {label:<10} not measured ({})",
+                r.not_measured_reason(dim).unwrap_or("unknown")
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// One line per thread name, with the states summed up when they differ, then the spawn sites.
+fn write_new_threads(f: Out, r: &Report) -> fmt::Result {
+    if r.new_threads.is_empty() {
+        return Ok(());
+    }
+    writeln!(f, "  new threads:")?;
+    let mut groups = group(
+        &r.new_threads,
+        |t| format!("\"{}\"", t.name),
+        |t| t.tid.to_string(),
+    );
+    for (desc, tids) in groups.iter_mut() {
+        let of_group: Vec<&ThreadInfo> = r
+            .new_threads
+            .iter()
+            .filter(|t| tids.contains(&t.tid.to_string()))
+            .collect();
+        let states = group(&of_group, |t| t.state.clone(), |_| String::new());
+        let states: Vec<String> = match states.as_slice() {
+            [(one, _)] => vec![one.clone()],
+            many => many
+                .iter()
+                .map(|(s, n)| format!("{} {s}", n.len()))
+                .collect(),
+        };
+        desc.push(' ');
+        desc.push_str(&states.join(", "));
+    }
+    write_groups(f, &groups, "tid", "tids")?;
+    let mut seen = Vec::new();
+    let spawned = r.sites.iter().filter(|s| s.spawns_thread);
+    for fr in spawned.filter_map(|s| s.frame.as_ref()) {
+        if !seen.contains(&fr) && seen.len() < MAX_SITES {
+            writeln!(f, "    spawned at {} ({})", fr.location(), fr.function)?;
+            seen.push(fr);
+        }
+    }
+    Ok(())
+}
+
+fn write_new_fds(f: Out, r: &Report) -> fmt::Result {
+    if r.new_fds.is_empty() {
+        return Ok(());
+    }
+    writeln!(f, "  new fds:")?;
+    let groups = group(
+        &r.new_fds,
+        |d| format!("-> {}", d.target),
+        |d| d.fd.to_string(),
+    );
+    write_groups(f, &groups, "fd", "fds")
+}
+
+fn write_sites(f: Out, r: &Report) -> fmt::Result {
+    if !r.sites.is_empty() {
+        let shown = r.sites.len().min(MAX_SITES);
+        writeln!(
+            f,
+            "  sites:     live after one more run, by allocating line ({shown} of {}):",
+            r.sites.len()
+        )?;
+        for s in &r.sites[..shown] {
+            write_site(f, s)?;
+        }
+    }
+    match &r.sites_note {
+        Some(note) => writeln!(f, "  sites:     {note}"),
+        None => Ok(()),
+    }
+}
+
+fn write_site(f: Out, s: &Site) -> fmt::Result {
+    let blocks = if s.blocks == 1 { "block" } else { "blocks" };
+    match &s.frame {
+        Some(fr) => writeln!(
+            f,
+            "    - {} B in {} {blocks} at {} ({})",
+            s.bytes,
+            s.blocks,
+            fr.location(),
+            fr.function
+        )?,
+        None => writeln!(
+            f,
+            "    - {} B in {} {blocks} with no frame of your code (std internals)",
+            s.bytes, s.blocks
+        )?,
+    }
+    for c in &s.context {
+        writeln!(f, "        from {} ({})", c.location(), c.function)?;
+    }
+    Ok(())
+}
+
+fn write_settled(f: Out, r: &Report) -> fmt::Result {
+    if r.settle_wait.is_zero() {
+        return Ok(());
+    }
+    let gave_up = if r.settle_gave_up {
+        format!(" (gave up at settle_ms = {})", r.config.settle_ms)
+    } else {
+        String::new()
+    };
+    writeln!(
+        f,
+        "  settled:   waited {} ms{gave_up}",
+        r.settle_wait.as_millis()
+    )
+}
+
+fn write_config(f: Out, r: &Report) -> fmt::Result {
+    let scope = match r.scope {
+        Scope::Process => "whole process",
+        Scope::CallingThread => "calling thread only (other tests share this process)",
+    };
+    write!(
+        f,
+        "  config:    warmup = {}, runs = {}, counted: {scope}",
+        r.config.warmup, r.config.runs
+    )
+}
+
+fn write_hint(f: Out, r: &Report) -> fmt::Result {
+    let Some(&first) = r.exceeded.first() else {
+        return Ok(());
+    };
+    let c = &r.config;
+    let knob = match first {
+        Dimension::Heap if r.soak.is_some() => "max_slope_bytes",
+        // Only the block count is over: name the bound that would accept it.
+        Dimension::Heap if r.bytes.is_some_and(|b| b.net() <= c.max_bytes as i64) => "max_blocks",
+        Dimension::Heap => "max_bytes",
+        Dimension::Peak => "max_peak_bytes",
+        Dimension::Threads => "max_threads",
+        Dimension::Fds => "max_fds",
+        Dimension::Tasks => "max_tasks",
+    };
+    write!(
+        f,
+        "\n  hint:      a real leak grows with runs; to accept growth, raise the bound, \
+         e.g. #[no_leak({knob} = N)]; NO_LEAK=off skips all checks"
+    )
+}
+
+/// Groups items with the same description, keeping first-seen order: (description, ids).
+fn group<T>(
+    items: &[T],
+    desc: impl Fn(&T) -> String,
+    id: impl Fn(&T) -> String,
+) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for it in items {
+        let d = desc(it);
+        match out.iter_mut().find(|(k, _)| *k == d) {
+            Some((_, ids)) => ids.push(id(it)),
+            None => out.push((d, vec![id(it)])),
+        }
+    }
+    out
+}
+
+/// At most this many allocation sites are listed.
+const MAX_SITES: usize = 5;
+
+/// At most this many lines list new threads or fds; the rest are counted.
+const MAX_GROUPS: usize = 8;
+
+fn write_groups(
+    f: &mut fmt::Formatter<'_>,
+    groups: &[(String, Vec<String>)],
+    one: &str,
+    many: &str,
+) -> fmt::Result {
+    for (desc, ids) in groups.iter().take(MAX_GROUPS) {
+        if ids.len() == 1 {
+            writeln!(f, "    - {one} {} {desc}", ids[0])?;
+        } else {
+            writeln!(
+                f,
+                "    - {} x {desc} ({many} {})",
+                ids.len(),
+                ids.join(", ")
+            )?;
+        }
+    }
+    if groups.len() > MAX_GROUPS {
+        let rest: usize = groups[MAX_GROUPS..].iter().map(|(_, ids)| ids.len()).sum();
+        writeln!(f, "    - ... and {rest} more")?;
+    }
+    Ok(())
+}
+
+fn floors(t: &Trend) -> String {
+    t.floors
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn write_soak(f: &mut fmt::Formatter<'_>, soak: &SoakReport, c: &Config) -> fmt::Result {
+    writeln!(
+        f,
+        "  soak:      {} iterations in {} ms ({} warmup), {} samples",
+        soak.iterations,
+        soak.elapsed.as_millis(),
+        soak.warmup_iterations,
+        soak.samples.len()
+    )?;
+    if let Some(t) = &soak.bytes {
+        writeln!(
+            f,
+            "  heap:      {:+.4} B/iteration (R\u{b2} {:.2}; bound: {} B/iteration); floors by quarter: {} B{}",
+            t.slope,
+            t.r_squared,
+            c.max_slope_bytes,
+            floors(t),
+            if t.sustained() { " (rising)" } else { "" }
+        )?;
+    }
+    if let Some(t) = &soak.blocks {
+        writeln!(
+            f,
+            "  blocks:    {:+.4}/iteration; floors by quarter: {}",
+            t.slope,
+            floors(t)
+        )?;
+    }
+    for (label, t) in [("threads:", &soak.threads), ("fds:", &soak.fds)] {
+        if let Some(t) = t {
+            writeln!(
+                f,
+                "  {label:<10} {:+.5}/iteration; floors by quarter: {}{}",
+                t.slope,
+                floors(t),
+                if t.sustained() { " (rising)" } else { "" }
+            )?;
+        }
+    }
+    let n = soak.samples.len();
+    if n > 0 {
+        let picks: Vec<String> = (0..n.min(6))
+            .map(|i| &soak.samples[i * (n - 1) / (n.min(6) - 1).max(1)])
+            .map(|s| format!("{}: {} B", s.iteration, s.bytes))
+            .collect();
+        writeln!(f, "  samples:   {}", picks.join(", "))?;
+    }
+    if let Some(p) = &soak.plot {
+        writeln!(f, "  plot:      {}", p.display())?;
+    }
+    Ok(())
+}

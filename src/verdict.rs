@@ -1,0 +1,169 @@
+//! How a check ends. Every check ends here, whatever started it (`check`, `check_async`, a
+//! `#[no_leak]` test in place, in an isolated child, or in the parent that started the child, a
+//! soak, a failing property): [`end`] decides the [`Verdict`], writes the `NO_LEAK_REPORT` line,
+//! writes a failing soak's plot, prints the calling-thread scope note, and [`Ending::conclude`]
+//! turns it into what the test does: return, panic with the report, or re-raise the body's panic.
+
+use std::any::Any;
+use std::panic::resume_unwind;
+
+use crate::check::outcome::Outcome;
+use crate::check::report::Report;
+use crate::counting::heap::Scope;
+use crate::output::{jsonl, notes, plot};
+
+/// What a test body came to, in a form that can cross from an isolated child to its parent.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// No leak, no failure.
+    Pass,
+    /// A leak (or an unmeasurable heap): the report text.
+    Leak(String),
+    /// The body panicked: its message.
+    Panic(String),
+    /// The body returned `Err`: its Debug text.
+    Error(String),
+    /// The isolated child ended without a verdict: why.
+    Crashed(String),
+}
+
+impl Verdict {
+    /// The word JSON lines use.
+    pub(crate) fn word(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Leak(_) => "leak",
+            Verdict::Panic(_) => "panic",
+            Verdict::Error(_) => "error",
+            Verdict::Crashed(_) => "crashed",
+        }
+    }
+}
+
+/// Which checks record a JSON line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A `#[no_leak]` test: always, pass or fail.
+    Test,
+    /// A closure check (`check`, `check_async`): only when it fails.
+    Closure,
+}
+
+/// What happened, as the caller saw it.
+pub(crate) enum Came<R> {
+    /// The body ran and was measured.
+    Measured(Report),
+    /// The body returned a failure (`Err`): it was not run again.
+    Failed(R),
+    /// The body panicked.
+    Panicked(Box<dyn Any + Send>),
+    /// An isolated child already ended the check, and said this.
+    FromChild(Verdict),
+    /// An isolated child ended without a verdict.
+    ChildCrashed(String),
+}
+
+/// A decided check, ready to be concluded on the test's thread.
+pub(crate) struct Ending<R> {
+    pub(crate) verdict: Verdict,
+    body: Option<R>,
+    payload: Option<Box<dyn Any + Send>>,
+}
+
+/// Decides the verdict of the check named `name` and records it (JSON line, plot, scope note).
+pub(crate) fn end<R: Outcome>(kind: Kind, name: &str, came: Came<R>) -> Ending<R> {
+    let mut ending = Ending {
+        verdict: Verdict::Pass,
+        body: None,
+        payload: None,
+    };
+    let line = match came {
+        Came::Measured(mut report) => {
+            if report.is_leak() {
+                write_plot(&mut report);
+                ending.verdict = Verdict::Leak(report.to_string());
+            } else if report.scope() == Scope::CallingThread && !report.is_off() {
+                notes::announce_calling_thread_scope();
+            }
+            let wanted = (kind == Kind::Test || report.is_leak()) && jsonl::enabled();
+            wanted.then(|| jsonl::report_line(&report, jsonl::verdict(&report)))
+        }
+        Came::Failed(r) => {
+            ending.verdict = Verdict::Error(r.failure().unwrap_or_default());
+            ending.body = Some(r);
+            None
+        }
+        Came::Panicked(payload) => {
+            ending.verdict = Verdict::Panic(panic_message(&*payload));
+            ending.payload = Some(payload);
+            None
+        }
+        Came::FromChild(verdict) => {
+            // The child recorded its own line.
+            ending.verdict = verdict;
+            return ending;
+        }
+        Came::ChildCrashed(why) => {
+            ending.verdict = Verdict::Crashed(why);
+            None
+        }
+    };
+    let line = line.or_else(|| match &ending.verdict {
+        Verdict::Error(m) | Verdict::Panic(m) | Verdict::Crashed(m)
+            if kind == Kind::Test && jsonl::enabled() =>
+        {
+            Some(jsonl::failure_line(name, ending.verdict.word(), m))
+        }
+        _ => None,
+    });
+    if let Some(line) = line {
+        jsonl::append(&line);
+    }
+    ending
+}
+
+impl<R: Outcome> Ending<R> {
+    /// Ends the test on this thread: returns on a pass or an `Err` (the harness prints it),
+    /// panics with the report on a leak, and re-raises the body's panic unchanged.
+    #[track_caller]
+    pub(crate) fn conclude(self) -> R {
+        if let Some(payload) = self.payload {
+            resume_unwind(payload);
+        }
+        if let Some(body) = self.body {
+            return body;
+        }
+        match self.verdict {
+            Verdict::Pass => R::success(),
+            Verdict::Leak(report) => panic!("{report}"),
+            // An isolated child already printed the panic with its location; re-raise the same
+            // message without the panic hook, so `#[should_panic(expected = ...)]` sees exactly
+            // the body's.
+            Verdict::Panic(msg) => resume_unwind(Box::new(msg)),
+            Verdict::Error(err) => panic!("Error: {err}"),
+            Verdict::Crashed(why) => panic!("{why}"),
+        }
+    }
+}
+
+/// A failing soak writes the plot of its samples; the report then names the file.
+pub(crate) fn write_plot(report: &mut Report) {
+    if !report.is_leak() {
+        return;
+    }
+    let name = report.name().to_string();
+    if let Some(soak) = report.soak_mut() {
+        soak.plot = plot::write_soak(&name, soak);
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    }
+}
