@@ -287,5 +287,6 @@ static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc
 #[doc(hidden)]
 pub mod __private {
     pub use crate::check::outcome::Outcome;
-    pub use crate::isolation::runner::{run_isolated, run_test};
+    pub use crate::isolation::runner::{run_isolated, run_test, TestFn};
+    pub use crate::verdict::ShouldPanic;
 }

@@ -40,13 +40,59 @@ impl Verdict {
     }
 }
 
+/// What `#[should_panic]` on a test asks for: the harness passes the test only if it panics
+/// (with `expected` in its message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShouldPanic {
+    /// No `#[should_panic]`.
+    No,
+    /// `#[should_panic]`.
+    Yes,
+    /// `#[should_panic(expected = "...")]`.
+    Expected(&'static str),
+}
+
+impl ShouldPanic {
+    /// Whether the test harness passes a test whose body came to `verdict`.
+    fn harness_passes(self, verdict: &Verdict) -> bool {
+        let message = match verdict {
+            Verdict::Pass | Verdict::Error(_) => None,
+            Verdict::Leak(m) | Verdict::Panic(m) | Verdict::Crashed(m) => Some(m),
+        };
+        match self {
+            ShouldPanic::No => *verdict == Verdict::Pass,
+            ShouldPanic::Yes => message.is_some(),
+            ShouldPanic::Expected(want) => message.is_some_and(|m| m.contains(want)),
+        }
+    }
+}
+
 /// Which checks record a JSON line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// A `#[no_leak]` test: always, pass or fail.
-    Test,
+    Test(ShouldPanic),
     /// A closure check (`check`, `check_async`): only when it fails.
     Closure,
+}
+
+impl Kind {
+    fn is_test(self) -> bool {
+        matches!(self, Kind::Test(_))
+    }
+
+    /// What the test harness decides: `pass` or `fail`.
+    fn harness(self, verdict: &Verdict) -> &'static str {
+        let should_panic = match self {
+            Kind::Test(s) => s,
+            Kind::Closure => ShouldPanic::No,
+        };
+        if should_panic.harness_passes(verdict) {
+            "pass"
+        } else {
+            "fail"
+        }
+    }
 }
 
 /// What happened, as the caller saw it.
@@ -85,8 +131,14 @@ pub(crate) fn end<R: Outcome>(kind: Kind, name: &str, came: Came<R>) -> Ending<R
             } else if report.scope() == Scope::CallingThread && !report.is_off() {
                 notes::announce_calling_thread_scope();
             }
-            let wanted = (kind == Kind::Test || report.is_leak()) && jsonl::enabled();
-            wanted.then(|| jsonl::report_line(&report, jsonl::verdict(&report)))
+            let wanted = (kind.is_test() || report.is_leak()) && jsonl::enabled();
+            wanted.then(|| {
+                jsonl::report_line(
+                    &report,
+                    jsonl::outcome(&report),
+                    kind.harness(&ending.verdict),
+                )
+            })
         }
         Came::Failed(r) => {
             ending.verdict = Verdict::Error(r.failure().unwrap_or_default());
@@ -110,9 +162,10 @@ pub(crate) fn end<R: Outcome>(kind: Kind, name: &str, came: Came<R>) -> Ending<R
     };
     let line = line.or_else(|| match &ending.verdict {
         Verdict::Error(m) | Verdict::Panic(m) | Verdict::Crashed(m)
-            if kind == Kind::Test && jsonl::enabled() =>
+            if kind.is_test() && jsonl::enabled() =>
         {
-            Some(jsonl::failure_line(name, ending.verdict.word(), m))
+            let verdict = kind.harness(&ending.verdict);
+            Some(jsonl::failure_line(name, ending.verdict.word(), verdict, m))
         }
         _ => None,
     });

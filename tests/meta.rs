@@ -284,12 +284,13 @@ fn json_lines_one_per_test_in_parallel() {
             "not one whole object: {l}"
         );
     }
-    let verdict = |test: &str| {
+    // `verdict` is what libtest decided; `outcome` what the body did.
+    let field = |test: &str, key: &str| {
         let l = lines
             .iter()
             .find(|l| l.starts_with(&format!("{{\"test\":\"gated::{test}\"")))
             .expect(test);
-        l.split("\"verdict\":\"")
+        l.split(&format!("\"{key}\":\""))
             .nth(1)
             .unwrap()
             .split('"')
@@ -297,12 +298,17 @@ fn json_lines_one_per_test_in_parallel() {
             .unwrap()
             .to_string()
     };
-    assert_eq!(verdict("aborts"), "crashed");
-    assert_eq!(verdict("exits_early"), "crashed");
-    assert_eq!(verdict("returns_err"), "error");
-    assert_eq!(verdict("panics_with_location"), "panic");
-    assert_eq!(verdict("leaks_everything"), "leak");
-    assert_eq!(verdict("leaks_a_box"), "leak");
+    for (test, outcome) in [
+        ("aborts", "crashed"),
+        ("exits_early", "crashed"),
+        ("returns_err", "error"),
+        ("panics_with_location", "panic"),
+        ("leaks_everything", "leak"),
+        ("leaks_a_box", "leak"),
+    ] {
+        assert_eq!(field(test, "outcome"), outcome, "{test}");
+        assert_eq!(field(test, "verdict"), "fail", "{test}");
+    }
     let boxed = lines
         .iter()
         .find(|l| l.contains("gated::leaks_a_box"))
@@ -346,8 +352,9 @@ fn json_lines_from_many_processes_at_once() {
     assert_eq!(lines.len(), 8, "{text}");
     for l in lines {
         assert!(
-            l.starts_with("{\"test\":\"gated::leaks_everything\",\"verdict\":\"leak\"")
-                && l.ends_with('}'),
+            l.starts_with(
+                "{\"test\":\"gated::leaks_everything\",\"verdict\":\"fail\",\"outcome\":\"leak\""
+            ) && l.ends_with('}'),
             "{l}"
         );
     }

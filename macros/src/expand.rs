@@ -142,8 +142,15 @@ fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
     let call = match kind {
         Kind::Check => {
             let setters = args_of(&args).into_iter().map(|(k, lit)| quote!(.#k(#lit)));
+            let name = sig.ident.to_string();
+            let should_panic = should_panic_of(&attrs);
             quote! {
                 #callee(
+                    ::no_leak::__private::TestFn {
+                        module_path: ::core::module_path!(),
+                        name: #name,
+                        should_panic: #should_panic,
+                    },
                     ::no_leak::Config::new() #(#setters)*,
                     || -> #ret #block,
                 )
@@ -158,6 +165,27 @@ fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
         #vis #sig {
             #call
         }
+    }
+}
+
+/// The test's `#[should_panic]`, as the runtime's `ShouldPanic`.
+fn should_panic_of(attrs: &[syn::Attribute]) -> TokenStream {
+    let sp = quote!(::no_leak::__private::ShouldPanic);
+    let Some(attr) = attrs.iter().find(|a| a.path().is_ident("should_panic")) else {
+        return quote!(#sp::No);
+    };
+    let expected = match &attr.meta {
+        syn::Meta::NameValue(nv) => Some(nv.value.to_token_stream()),
+        syn::Meta::List(list) => list
+            .parse_args::<syn::MetaNameValue>()
+            .ok()
+            .filter(|nv| nv.path.is_ident("expected"))
+            .map(|nv| nv.value.to_token_stream()),
+        syn::Meta::Path(_) => None,
+    };
+    match expected {
+        Some(e) => quote!(#sp::Expected(#e)),
+        None => quote!(#sp::Yes),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::check::env;
 use crate::check::outcome::Outcome;
 use crate::counting::heap::Scope;
 use crate::isolation::child;
-use crate::verdict::{self, Came, Kind};
+use crate::verdict::{self, Came, Kind, ShouldPanic};
 
 /// Where the test measures: here (the process is already quiet, or this is not a libtest test
 /// thread), or in a child started for it.
@@ -60,20 +60,32 @@ fn in_child<R: Outcome>(name: &str) -> Came<R> {
     }
 }
 
+/// What the attribute knows about the test function it sits on.
+#[derive(Clone, Copy, Debug)]
+pub struct TestFn {
+    /// `module_path!()` where the function is defined.
+    pub module_path: &'static str,
+    /// The function's name.
+    pub name: &'static str,
+    /// Its `#[should_panic]`, if any.
+    pub should_panic: ShouldPanic,
+}
+
 /// The body of a `#[no_leak]` test.
 #[track_caller]
-pub fn run_test<R: Outcome>(config: Config, mut body: impl FnMut() -> R) -> R {
+pub fn run_test<R: Outcome>(test: TestFn, config: Config, mut body: impl FnMut() -> R) -> R {
     if env::is_off() {
         return body();
     }
+    let kind = Kind::Test(test.should_panic);
     let name = test_name();
     match plan() {
         Plan::Child(path) => {
-            let ending = verdict::end(Kind::Test, &name, measure_here(&config, &mut body));
+            let ending = verdict::end(kind, &name, measure_here(&config, &mut body));
             child::finish_child(&path, &ending.verdict)
         }
-        Plan::Here => verdict::end(Kind::Test, &name, measure_here(&config, &mut body)).conclude(),
-        Plan::Isolate(name) => verdict::end(Kind::Test, &name, in_child::<R>(&name)).conclude(),
+        Plan::Here => verdict::end(kind, &name, measure_here(&config, &mut body)).conclude(),
+        Plan::Isolate(name) => verdict::end(kind, &name, in_child::<R>(&name)).conclude(),
     }
 }
 

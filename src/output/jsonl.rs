@@ -51,8 +51,9 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or("null".into(), |v| v.to_string())
 }
 
-/// One line for a measured test.
-pub(crate) fn report_line(r: &Report, verdict: &str) -> String {
+/// One line for a measured test: `verdict` is what the test harness decided (`pass` or `fail`,
+/// which `#[should_panic]` inverts), `outcome` what the body did.
+pub(crate) fn report_line(r: &Report, outcome: &str, verdict: &str) -> String {
     let exceeded: Vec<String> = r.exceeded.iter().map(|d| string(d.as_str())).collect();
     let per_run: Vec<String> = r
         .per_run
@@ -81,9 +82,10 @@ pub(crate) fn report_line(r: &Report, verdict: &str) -> String {
         })
         .collect();
     format!(
-        "{{\"test\":{},\"verdict\":{},\"exceeded\":[{}],\"bytes\":{},\"blocks\":{},\"per_run\":[{}],\"peak_bytes\":{},\"threads\":{},\"fds\":{},\"tasks\":{},\"settle_wait_ms\":{},\"warmup\":{},\"runs\":{},\"scope\":{},\"sites\":[{}],\"message\":{}}}",
+        "{{\"test\":{},\"verdict\":{},\"outcome\":{},\"exceeded\":[{}],\"bytes\":{},\"blocks\":{},\"per_run\":[{}],\"peak_bytes\":{},\"threads\":{},\"fds\":{},\"tasks\":{},\"settle_wait_ms\":{},\"warmup\":{},\"runs\":{},\"scope\":{},\"sites\":[{}],\"message\":{}}}",
         string(&r.name),
         string(verdict),
+        string(outcome),
         exceeded.join(","),
         count(r.bytes),
         count(r.blocks),
@@ -105,11 +107,12 @@ pub(crate) fn report_line(r: &Report, verdict: &str) -> String {
 }
 
 /// One line for a test whose body failed, or whose child crashed, before a report existed.
-pub(crate) fn failure_line(test: &str, verdict: &str, message: &str) -> String {
+pub(crate) fn failure_line(test: &str, outcome: &str, verdict: &str, message: &str) -> String {
     format!(
-        "{{\"test\":{},\"verdict\":{},\"message\":{}}}",
+        "{{\"test\":{},\"verdict\":{},\"outcome\":{},\"message\":{}}}",
         string(test),
         string(verdict),
+        string(outcome),
         string(message)
     )
 }
@@ -119,8 +122,8 @@ pub(crate) fn enabled() -> bool {
     std::env::var_os(VAR).is_some()
 }
 
-/// The verdict word for a report.
-pub(crate) fn verdict(r: &Report) -> &'static str {
+/// What the body came to, as a word.
+pub(crate) fn outcome(r: &Report) -> &'static str {
     if r.off {
         "off"
     } else if r.unmeasurable.is_some() {
