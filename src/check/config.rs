@@ -2,20 +2,30 @@
 
 /// How to check a body for leaks. Every bound defaults to 0: any net growth is a leak.
 ///
-/// | method | default | meaning |
-/// |---|---|---|
-/// | [`warmup`](Config::warmup) | 3 | unmeasured runs first, so lazy statics, thread-locals and pools settle (at least 1) |
-/// | [`runs`](Config::runs) | 5 | measured runs; net growth over all of them is compared with the bounds (at least 1) |
-/// | [`max_bytes`](Config::max_bytes) | 0 | allowed net growth of live heap bytes |
-/// | [`max_blocks`](Config::max_blocks) | 0 | allowed net growth of live heap blocks |
-/// | [`max_threads`](Config::max_threads) | 0 | allowed net growth of live OS threads |
-/// | [`max_fds`](Config::max_fds) | 0 | allowed net growth of open file descriptors |
-/// | [`max_tasks`](Config::max_tasks) | 0 | allowed net growth of alive tasks on watched tokio runtimes |
-/// | [`max_peak_bytes`](Config::max_peak_bytes) | none | bound on the highest live heap within a run, above its start |
-/// | [`settle_ms`](Config::settle_ms) | 1000 | how long to poll, with back-off, for exiting threads before reporting |
-/// | [`soak`](Config::soak) / [`soak_ms`](Config::soak_ms) | off | soak mode: many iterations (or a duration), fail on a sustained trend |
-/// | [`max_slope_bytes`](Config::max_slope_bytes) | 0.0 | in soak mode, allowed trend of live bytes per iteration |
-/// | [`name`](Config::name) | the test's name | the name the report gives |
+/// # Arguments
+///
+/// This is the one table of arguments: `#[no_leak(key = value, ...)]` takes each of them, and
+/// `Config` has a builder method of each name. The macro's own table is checked against this one
+/// by a test, so the two never drift apart. Where an environment variable is named, it sets the
+/// value for a whole test run (CI), overriding the default but never an argument a test wrote.
+///
+/// | argument | value | default | minimum | environment | meaning |
+/// |---|---|---|---|---|---|
+/// | [`warmup`](Config::warmup) | integer | 3 | 1 | `NO_LEAK_WARMUP` | unmeasured runs first, so lazy statics, thread-locals and pools settle |
+/// | [`runs`](Config::runs) | integer | 5 | 1 | `NO_LEAK_RUNS` | measured runs; net growth over all of them is compared with the bounds |
+/// | [`max_bytes`](Config::max_bytes) | integer | 0 | 0 | | allowed net growth of live heap bytes |
+/// | [`max_blocks`](Config::max_blocks) | integer | 0 | 0 | | allowed net growth of live heap blocks |
+/// | [`max_threads`](Config::max_threads) | integer | 0 | 0 | | allowed net growth of live OS threads |
+/// | [`max_fds`](Config::max_fds) | integer | 0 | 0 | | allowed net growth of open file descriptors |
+/// | [`max_tasks`](Config::max_tasks) | integer | 0 | 0 | | allowed net growth of alive tasks on watched tokio runtimes (feature `tokio`) |
+/// | [`max_peak_bytes`](Config::max_peak_bytes) | integer | unbounded | 0 | | bound on the highest live heap within a run, above its start |
+/// | [`settle_ms`](Config::settle_ms) | integer | 1000 | 0 | `NO_LEAK_SETTLE_MS` | how long to poll, with back-off, for threads still on their way out before reporting |
+/// | [`soak`](Config::soak) | integer | off | 40 | | soak mode: this many iterations, fail on a sustained trend |
+/// | [`soak_ms`](Config::soak_ms) | integer | off | 10 | | soak mode for this many milliseconds |
+/// | [`max_slope_bytes`](Config::max_slope_bytes) | float | 0.0 | 0.0 | | in soak mode, allowed trend of live bytes per iteration |
+///
+/// [`name`](Config::name) (builder only) sets the name the report gives; it defaults to the name
+/// of the running test (the thread's name).
 ///
 /// ```
 /// let report = no_leak::Config::new().warmup(2).runs(10).max_bytes(64).measure(|| {
