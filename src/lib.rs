@@ -205,7 +205,9 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The layers, lowest first; imports only point down (see ARCHITECTURE.md).
+// The layers, lowest first: backoff, counting, diagnosis, check, output, verdict, isolation,
+// closure, monitor. Imports only point down (see ARCHITECTURE.md).
+mod backoff;
 mod check;
 mod closure;
 mod counting;

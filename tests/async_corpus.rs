@@ -243,10 +243,7 @@ mod numbers {
                 .contains("  tasks:     3 -> 6 (+3, bound: 0)\n"),
             "{r}"
         );
-        assert!(
-            r.to_string().contains("e.g. #[no_leak(max_bytes = N)]"),
-            "{r}"
-        );
+        assert!(r.to_string().contains("max_tasks = 3)]"), "{r}");
     }
 
     #[test]
@@ -327,8 +324,11 @@ mod numbers {
     fn assert_clean<Fut: std::future::Future<Output = ()>>(name: &str, body: impl FnMut() -> Fut) {
         let r = Config::new().name(name).measure_async(body);
         assert!(!r.is_leak(), "{r}");
+        // A runtime's worker may free what a run dropped later than settling waits (an aborted
+        // task's timer entry goes at its deadline): then the growth did not repeat in the
+        // confirmation windows, and the report says it was one-time.
         assert!(
-            r.net_bytes().unwrap() <= 0 && r.net_blocks().unwrap() <= 0,
+            (r.net_bytes().unwrap() <= 0 && r.net_blocks().unwrap() <= 0) || r.one_time().is_some(),
             "{r}"
         );
         assert_eq!(r.net_threads(), Some(0), "{r}");

@@ -212,12 +212,14 @@ fn hint_names_the_bound_that_is_exceeded() {
         .max_bytes(1_000_000)
         .measure(|| std::mem::forget(Box::new(0u8)));
     assert!(
-        r.to_string().contains("e.g. #[no_leak(max_blocks = N)]"),
+        r.to_string()
+            .contains("allow it: #[no_leak(max_blocks = 5)]"),
         "{r}"
     );
     let r = no_leak::Config::new().measure(|| std::mem::forget(vec![0u8; 64]));
     assert!(
-        r.to_string().contains("e.g. #[no_leak(max_bytes = N)]"),
+        r.to_string()
+            .contains("allow it: #[no_leak(max_bytes = 320, max_blocks = 5)]"),
         "{r}"
     );
 }

@@ -1,13 +1,18 @@
-//! The measurement engine: warmup, measured runs, settling, verdict.
+//! The measurement engine: warmup, the first window of measured runs, confirmation when it
+//! exceeds a bound, settling, the verdict, and the diagnostic run of a failing check.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use crate::check::config::Config;
+use crate::check::confirm::{self, Confirmation};
 use crate::check::env::{is_off, on_main_thread, quiet_process, SHARED_PROCESS};
+use crate::check::growth::{Baseline, Dims};
 use crate::check::outcome::Outcome;
-use crate::check::report::{Count, Dimension, Report, RunDelta};
-use crate::counting::alloc;
+use crate::check::report::{Count, Dimension, OneTime, Report};
+use crate::check::resources::{Counts, Resources};
+use crate::check::settle::{self, Settled};
+use crate::check::window::{self, run, FirstWindow};
 use crate::counting::census;
 use crate::counting::heap::{heap_source, heap_unmeasurable, Heap, HeapSource, Meter, Scope};
 
@@ -19,17 +24,12 @@ pub(crate) fn measure<R: Outcome>(
     mut body: impl FnMut() -> R,
 ) -> Result<Report, R> {
     let name = cfg.name.clone().unwrap_or_else(|| {
-        std::thread::current()
-            .name()
-            .unwrap_or("<unnamed thread>")
-            .to_string()
+        let t = std::thread::current();
+        t.name().unwrap_or("<unnamed thread>").to_string()
     });
     let mut report = Report::new(name, cfg.clone(), scope);
     if is_off() {
-        let r = body();
-        if r.failure().is_some() {
-            return Err(r);
-        }
+        run(&mut body)?;
         report.off = true;
         return Ok(report);
     }
@@ -46,168 +46,163 @@ pub(crate) fn measure<R: Outcome>(
         exclude_main,
     };
     let census_on = scope == Scope::Process;
-
+    let threads_at_start = if census_on {
+        census::thread_ids()
+    } else {
+        None
+    };
     for _ in 0..cfg.warmup {
-        let r = body();
-        if r.failure().is_some() {
-            return Err(r);
-        }
+        run(&mut body)?;
     }
-
     if source == HeapSource::StatsAlloc && exclude_main {
         wait_for_quiet_harness(&meter);
     }
     if cfg.soak.is_some() {
-        return crate::check::soak::run(cfg, scope, &meter, census_on, report, body);
+        return crate::check::soak::run(cfg, &meter, census_on, report, body);
     }
+    settle::await_warmup_threads(threads_at_start.as_ref(), cfg);
+    drop(threads_at_start);
+    measure_windows(cfg, &meter, report, &mut body)
+}
 
-    // Everything allocated for the bookkeeping is allocated here, before the window opens.
-    let mut before = Census::take(census_on);
-    if before.tasks.is_some() {
-        // An async task the last warmup run awaited can still be alive for a moment (the runtime
-        // wakes the awaiting side before it drops the task): wait until two readings agree.
-        for _ in 0..50 {
-            std::thread::sleep(Duration::from_millis(1));
-            let again = Census::take(census_on);
-            let stable = again.tasks == before.tasks;
-            before = again;
-            if stable {
-                break;
-            }
-        }
-    }
-    let mut deltas: Vec<RunDelta> = Vec::with_capacity(cfg.runs as usize);
-    // The process-wide high-water mark, unless an enclosing check already owns it: then, as on a
-    // shared test thread, the calling thread's own high-water mark.
-    let peak_window = (scope == Scope::Process && source == HeapSource::NoLeak)
-        .then(|| alloc::PeakWindow::start(exclude_main))
-        .filter(alloc::PeakWindow::owns);
-    let thread_peak = (peak_window.is_none() && source == HeapSource::NoLeak)
-        .then(alloc::ThreadPeak::start)
-        .flatten();
-
-    let heap_before = meter.heap();
-    let mut prev = heap_before;
-    for _ in 0..cfg.runs {
-        let start_peak = match (&peak_window, &thread_peak) {
-            (Some(w), _) => Some(w.reset()),
-            (None, Some(t)) => Some(t.reset()),
-            (None, None) => None,
-        };
-        let r = body();
-        if r.failure().is_some() {
-            return Err(r);
-        }
-        let now = meter.heap();
-        let peak = start_peak.and_then(|s| {
-            let p = match (&peak_window, &thread_peak) {
-                (Some(w), _) => w.peak(),
-                (None, Some(t)) => t.peak(),
-                (None, None) => return None,
-            };
-            Some((p - s).max(0) as u64)
-        });
-        deltas.push(RunDelta {
-            bytes: now.bytes - prev.bytes,
-            blocks: now.blocks - prev.blocks,
-            peak_bytes: peak,
-        });
-        prev = now;
-    }
-    drop(peak_window);
-    drop(thread_peak);
-    let peak_bytes = deltas.iter().filter_map(|d| d.peak_bytes).max();
-
-    // Settling re-reads the heap, so until the verdict is final the set of this function's own live
-    // allocations must stay what it was when `heap_before` was read: a census taken after the
-    // window is dropped before each re-read, and the report is only filled in at the end.
-    let mut heap_after = prev;
-    let mut after = Census::take(census_on);
-    let over = |heap: Heap, after: &Census| {
-        let grew = |b: i64, a: i64, max: u64| i128::from(a - b) > i128::from(max);
-        grew(heap_before.bytes, heap.bytes, cfg.max_bytes)
-            || grew(heap_before.blocks, heap.blocks, cfg.max_blocks)
-            || before
-                .counts(after)
-                .iter()
-                .zip([cfg.max_threads, cfg.max_fds, cfg.max_tasks])
-                .any(|(c, max)| c.is_some_and(|(b, a)| grew(b, a, max)))
+/// The first window, and, when it exceeds a bound, confirmation and settling; then the report.
+fn measure_windows<R: Outcome>(
+    cfg: &Config,
+    meter: &Meter,
+    mut report: Report,
+    body: &mut impl FnMut() -> R,
+) -> Result<Report, R> {
+    let census_on = meter.scope == Scope::Process;
+    // Everything allocated for the bookkeeping is allocated before the window opens, and
+    // nothing between heap readings until the census after settling.
+    let before = Resources::take_settled(census_on);
+    let first = window::first(cfg, meter, body)?;
+    let (mut heap_after, mut counts_after) = (first.after(), Counts::read(census_on));
+    let baseline = Baseline {
+        cfg,
+        heap: first.before,
+        counts: before.counts(),
     };
-    let mut settle_wait = Duration::ZERO;
-    let mut gave_up = false;
-    // Waiting can only change the numbers when other threads can: in the process scope.
-    if scope == Scope::Process && over(heap_after, &after) {
-        let started = Instant::now();
-        let limit = Duration::from_millis(cfg.settle_ms);
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let left = limit.saturating_sub(started.elapsed());
-            if left.is_zero() {
-                gave_up = true;
-                break;
-            }
-            std::thread::sleep(pause.min(left));
-            pause = (pause * 2).min(Duration::from_millis(50));
-            drop(after);
-            heap_after = meter.heap();
-            after = Census::take(census_on);
-            if !over(heap_after, &after) {
-                break;
-            }
-        }
-        settle_wait = started.elapsed();
+    let mut leaked = baseline.over(heap_after, &counts_after);
+    if !leaked.is_empty() {
+        let settled = settle::settle(&baseline, meter, census_on);
+        note_settling(&mut report, &settled);
+        (heap_after, counts_after, leaked) = (settled.heap, settled.counts, settled.over);
     }
+    let after = Resources::take(census_on);
+    if !leaked.is_empty() {
+        // The census stays allocated: confirmation starts from a reading that includes it.
+        let start = (meter.heap(), first.range());
+        let Confirmation { repeating, windows } =
+            confirm::confirm(cfg, meter, census_on, start, leaked, body)?;
+        report.confirmations = windows;
+        report.one_time = one_time(&first, leaked.minus(repeating));
+        leaked = repeating;
+    }
+    if first
+        .peak_bytes
+        .zip(cfg.max_peak_bytes)
+        .is_some_and(|(p, max)| p > max)
+    {
+        leaked = leaked.with(Dimension::Peak);
+    }
+    fill(
+        &mut report,
+        &first,
+        (heap_after, counts_after),
+        &before,
+        &after,
+    );
+    report.exceeded = leaked.list();
+    note_unmeasured(&mut report, &before);
+    if meter.source == HeapSource::NoLeak
+        && (report.exceeds(Dimension::Heap) || report.exceeds(Dimension::Threads))
+    {
+        diagnose(&mut report, meter, body);
+    }
+    Ok(report)
+}
 
-    // The verdict is final: now the report may allocate.
-    report.per_run = deltas;
-    report.peak_bytes = peak_bytes;
-    report.settle_wait = settle_wait;
-    report.settle_gave_up = gave_up;
-    report.bytes = Some((heap_before.bytes, heap_after.bytes).into());
-    report.blocks = Some((heap_before.blocks, heap_after.blocks).into());
-    let [threads, fds, tasks] = before.counts(&after).map(|c| c.map(Count::from));
+fn note_settling(report: &mut Report, settled: &Settled) {
+    report.settle_wait = settled.waited;
+    report.settle_gave_up = settled.gave_up;
+}
+
+/// The first window's growth in `dims`, which did not repeat.
+fn one_time(first: &FirstWindow, dims: Dims) -> Option<OneTime> {
+    if dims.is_empty() {
+        return None;
+    }
+    let (run, _) = first
+        .deltas
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, d)| d.bytes)
+        .unwrap_or((0, &first.deltas[0]));
+    Some(OneTime {
+        dimensions: dims.list(),
+        bytes: first.after().bytes - first.before.bytes,
+        blocks: first.after().blocks - first.before.blocks,
+        run: run + 1,
+    })
+}
+
+/// The first window's numbers (after settling, if it settled), and the threads and fds it left
+/// behind.
+fn fill(
+    report: &mut Report,
+    first: &FirstWindow,
+    (heap, counts): (Heap, Counts),
+    before: &Resources,
+    after: &Resources,
+) {
+    report.per_run = first.deltas.clone();
+    report.peak_bytes = first.peak_bytes;
+    report.bytes = Some((first.before.bytes, heap.bytes).into());
+    report.blocks = Some((first.before.blocks, heap.blocks).into());
+    let [threads, fds, tasks] = before.counts().pairs(&counts).map(|c| c.map(Count::from));
     (report.threads, report.fds, report.tasks) = (threads, fds, tasks);
+    // Only those still alive now: a thread that has exited since is not left behind.
+    let alive_now = census::thread_ids();
     if let (Some(b), Some(a)) = (&before.threads, &after.threads) {
-        report.new_threads = a.difference(b).map(|&t| census::thread_info(t)).collect();
+        let still = |t: &&u32| {
+            alive_now
+                .as_ref()
+                .is_none_or(|n: &BTreeSet<u32>| n.contains(t))
+        };
+        let new = a.difference(b).filter(still);
+        report.new_threads = new.map(|&t| census::thread_info(t)).collect();
     }
     if let (Some(b), Some(a)) = (&before.fds, &after.fds) {
         report.new_fds = a.difference(b).map(|&f| census::fd_info(f)).collect();
     }
-    if peak_bytes.is_none() {
+}
+
+/// Why each unmeasured dimension was not measured.
+fn note_unmeasured(report: &mut Report, before: &Resources) {
+    if report.peak_bytes.is_none() {
+        let why = peak_reason(report.heap_source);
+        report.not_measured.push((Dimension::Peak, why));
+    }
+    if report.scope == Scope::CallingThread {
+        for dim in [Dimension::Threads, Dimension::Fds, Dimension::Tasks] {
+            report.not_measured.push((dim, SHARED_PROCESS.into()));
+        }
+        return;
+    }
+    let platform = "not available on this platform";
+    if before.threads.is_none() {
         report
             .not_measured
-            .push((Dimension::Peak, peak_reason(scope, source)));
+            .push((Dimension::Threads, platform.into()));
     }
-    if !census_on {
-        let why = SHARED_PROCESS;
-        for dim in [Dimension::Threads, Dimension::Fds, Dimension::Tasks] {
-            report.not_measured.push((dim, why.into()));
-        }
-    } else {
-        if before.threads.is_none() {
-            report
-                .not_measured
-                .push((Dimension::Threads, "not available on this platform".into()));
-        }
-        if before.fds.is_none() {
-            report
-                .not_measured
-                .push((Dimension::Fds, "not available on this platform".into()));
-        }
-        if before.tasks.is_none() {
-            report.not_measured.push((
-                Dimension::Tasks,
-                crate::counting::tasks::not_watched_reason().into(),
-            ));
-        }
+    if before.fds.is_none() {
+        report.not_measured.push((Dimension::Fds, platform.into()));
     }
-    report.evaluate();
-    if source == HeapSource::NoLeak
-        && (report.exceeds(Dimension::Heap) || report.exceeds(Dimension::Threads))
-    {
-        diagnose(&mut report, scope, exclude_main, &mut body);
+    if before.tasks.is_none() {
+        let why = crate::counting::tasks::not_watched_reason();
+        report.not_measured.push((Dimension::Tasks, why.into()));
     }
-    Ok(report)
 }
 
 /// stats_alloc counts every thread, and libtest's main thread allocates (and keeps a few blocks)
@@ -232,14 +227,9 @@ fn wait_for_quiet_harness(meter: &Meter) {
 }
 
 /// The diagnostic run: once more, with allocation sites captured, after a leak was found.
-pub(crate) fn diagnose<R>(
-    report: &mut Report,
-    scope: Scope,
-    exclude_main: bool,
-    body: &mut impl FnMut() -> R,
-) {
+pub(crate) fn diagnose<R>(report: &mut Report, meter: &Meter, body: &mut impl FnMut() -> R) {
     use crate::counting::capture::{Capture, Who};
-    let who = match (scope, exclude_main) {
+    let who = match (meter.scope, meter.exclude_main) {
         (Scope::CallingThread, _) => Who::CallingThread,
         (Scope::Process, true) => Who::NotMain,
         (Scope::Process, false) => Who::All,
@@ -269,49 +259,9 @@ pub(crate) fn diagnose<R>(
     };
 }
 
-/// Threads, fds and async tasks at one moment.
-pub(crate) struct Census {
-    pub(crate) threads: Option<BTreeSet<u32>>,
-    pub(crate) fds: Option<BTreeSet<i32>>,
-    pub(crate) tasks: Option<i64>,
-}
-
-impl Census {
-    pub(crate) fn take(on: bool) -> Census {
-        if !on {
-            return Census {
-                threads: None,
-                fds: None,
-                tasks: None,
-            };
-        }
-        Census {
-            threads: census::thread_ids(),
-            fds: census::fds(),
-            tasks: crate::counting::tasks::alive_tasks(),
-        }
-    }
-
-    /// (before, after) counts of threads, fds and tasks, where both are known.
-    fn counts(&self, after: &Census) -> [Option<(i64, i64)>; 3] {
-        let len = |b: Option<usize>, a: Option<usize>| b.zip(a).map(|(b, a)| (b as i64, a as i64));
-        [
-            len(
-                self.threads.as_ref().map(|s| s.len()),
-                after.threads.as_ref().map(|s| s.len()),
-            ),
-            len(
-                self.fds.as_ref().map(|s| s.len()),
-                after.fds.as_ref().map(|s| s.len()),
-            ),
-            self.tasks.zip(after.tasks),
-        ]
-    }
-}
-
-fn peak_reason(scope: Scope, source: HeapSource) -> String {
-    match (source, scope) {
-        (HeapSource::StatsAlloc, _) => "stats_alloc keeps no high-water mark".into(),
+fn peak_reason(source: HeapSource) -> String {
+    match source {
+        HeapSource::StatsAlloc => "stats_alloc keeps no high-water mark".into(),
         _ => "not available here".into(),
     }
 }

@@ -80,6 +80,56 @@ pub struct RunDelta {
     pub peak_bytes: Option<u64>,
 }
 
+/// What one confirmation window changed (see [`Report::confirmations`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WindowGrowth {
+    /// Net change of live heap bytes over the window.
+    pub bytes: i64,
+    /// Net change of live heap blocks over the window.
+    pub blocks: i64,
+    /// Net change of live threads, where measured.
+    pub threads: Option<i64>,
+    /// Net change of open fds, where measured.
+    pub fds: Option<i64>,
+    /// Net change of alive tasks, where measured.
+    pub tasks: Option<i64>,
+}
+
+impl WindowGrowth {
+    pub(crate) fn between(
+        start: crate::counting::heap::Heap,
+        end: crate::counting::heap::Heap,
+        from: &crate::check::resources::Counts,
+        to: &crate::check::resources::Counts,
+    ) -> WindowGrowth {
+        let net = |p: Option<(i64, i64)>| p.map(|(a, b)| b - a);
+        let [threads, fds, tasks] = from.pairs(to).map(net);
+        WindowGrowth {
+            bytes: end.bytes - start.bytes,
+            blocks: end.blocks - start.blocks,
+            threads,
+            fds,
+            tasks,
+        }
+    }
+}
+
+/// Growth in the first window that did not repeat in the confirmation windows: not a leak (see
+/// [`Report::one_time`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OneTime {
+    /// The dimensions that grew once and then held.
+    pub dimensions: Vec<Dimension>,
+    /// Net live heap bytes the first window gained.
+    pub bytes: i64,
+    /// Net live heap blocks the first window gained.
+    pub blocks: i64,
+    /// The measured run (from 1) that gained the most heap bytes.
+    pub run: usize,
+}
+
 /// The outcome of a measurement. `Display` gives the same text as the panic of a failed check.
 ///
 /// Every dimension that was not measured reads as `None`, with the reason in
@@ -128,6 +178,10 @@ pub struct Report {
     pub(crate) sites_note: Option<String>,
     /// Soak mode's samples and trends (see [`Config::soak`]).
     pub(crate) soak: Option<SoakReport>,
+    /// What each confirmation window changed, when the first window exceeded a bound.
+    pub(crate) confirmations: Vec<WindowGrowth>,
+    /// Growth of the first window that did not repeat.
+    pub(crate) one_time: Option<OneTime>,
     /// Why nothing could be measured, if so: the check fails rather than pass on zeros.
     pub(crate) unmeasurable: Option<String>,
     /// `NO_LEAK=off` was set: the body ran once and nothing was measured.
@@ -157,35 +211,11 @@ impl Report {
             sites: Vec::new(),
             sites_note: None,
             soak: None,
+            confirmations: Vec::new(),
+            one_time: None,
             unmeasurable: None,
             off: false,
         }
-    }
-
-    /// Recomputes [`Report::exceeded`] from the counts and the bounds.
-    pub(crate) fn evaluate(&mut self) {
-        let c = &self.config;
-        let over =
-            |n: Option<Count>, max: u64| n.is_some_and(|n| i128::from(n.net()) > i128::from(max));
-        let mut ex = Vec::new();
-        if over(self.bytes, c.max_bytes) || over(self.blocks, c.max_blocks) {
-            ex.push(Dimension::Heap);
-        }
-        if let (Some(p), Some(max)) = (self.peak_bytes, c.max_peak_bytes) {
-            if p > max {
-                ex.push(Dimension::Peak);
-            }
-        }
-        if over(self.threads, c.max_threads) {
-            ex.push(Dimension::Threads);
-        }
-        if over(self.fds, c.max_fds) {
-            ex.push(Dimension::Fds);
-        }
-        if over(self.tasks, c.max_tasks) {
-            ex.push(Dimension::Tasks);
-        }
-        self.exceeded = ex;
     }
 
     /// True if any bound was exceeded, or if the heap could not be measured at all (a check never
@@ -322,6 +352,18 @@ impl Report {
 
     pub(crate) fn soak_mut(&mut self) -> Option<&mut SoakReport> {
         self.soak.as_mut()
+    }
+
+    /// When the first window exceeded a bound, what each confirmation window changed: a leak
+    /// grows again in every one of them (see the crate docs on confirmation).
+    pub fn confirmations(&self) -> &[WindowGrowth] {
+        &self.confirmations
+    }
+
+    /// Growth of the first window that did not repeat in the confirmation windows: the check
+    /// passed, and this says what grew once.
+    pub fn one_time(&self) -> Option<&OneTime> {
+        self.one_time.as_ref()
     }
 
     /// Why nothing could be measured, if so: the check fails rather than pass on zeros.

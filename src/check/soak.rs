@@ -17,11 +17,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::check::config::Config;
-use crate::check::engine::Census;
 use crate::check::outcome::Outcome;
 use crate::check::report::{Count, Dimension, Report};
+use crate::check::resources::Resources;
 use crate::check::trend::least_squares;
-use crate::counting::heap::{Meter, Scope};
+use crate::counting::heap::Meter;
 
 /// How long a soak runs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -122,7 +122,7 @@ pub struct SoakReport {
 fn sample(iteration: u64, meter: &Meter, census_on: bool) -> SoakSample {
     // Heap first: the census allocates, and frees it all before the next heap reading.
     let heap = meter.heap();
-    let census = Census::take(census_on);
+    let census = Resources::take(census_on);
     SoakSample {
         iteration,
         bytes: heap.bytes,
@@ -135,7 +135,6 @@ fn sample(iteration: u64, meter: &Meter, census_on: bool) -> SoakSample {
 /// Runs the soak (the config's warmup runs are done) and fills `report`.
 pub(crate) fn run<R: Outcome>(
     cfg: &Config,
-    scope: Scope,
     meter: &Meter,
     census_on: bool,
     mut report: Report,
@@ -228,7 +227,6 @@ pub(crate) fn run<R: Outcome>(
     }
     report.exceeded = exceeded;
     report.soak = Some(soak);
-    let _ = scope;
     Ok(report)
 }
 

@@ -139,8 +139,7 @@ impl Capture {
     /// of a parallel test, or a heap profiler) to end. `None` if this thread runs a session
     /// already, or if the other one outlasts `patience`.
     pub(crate) fn start_within(who: Who, patience: std::time::Duration) -> Option<Capture> {
-        let deadline = std::time::Instant::now() + patience;
-        let mut pause = std::time::Duration::from_millis(1);
+        let mut wait = crate::backoff::Backoff::new(patience);
         loop {
             if IN_SESSION.with(Cell::get) {
                 return None;
@@ -148,12 +147,9 @@ impl Capture {
             if let Some(c) = Capture::try_start(who) {
                 return Some(c);
             }
-            let now = std::time::Instant::now();
-            if now >= deadline {
+            if !wait.pause() {
                 return None;
             }
-            std::thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(std::time::Duration::from_millis(50));
         }
     }
 

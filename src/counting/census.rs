@@ -132,6 +132,47 @@ pub(crate) fn fd_info(fd: i32) -> FdInfo {
     FdInfo { fd, target }
 }
 
+/// Live threads not already exiting, counted without allocating.
+#[cfg(target_os = "linux")]
+pub(crate) fn thread_count() -> Option<usize> {
+    proc_dir::count(c"/proc/self/task", |dir, name| {
+        name.parse::<u32>().is_ok() && !proc_dir::thread_exiting(dir, name)
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn thread_count() -> Option<usize> {
+    None
+}
+
+/// Open file descriptors, the directory's own left out, counted without allocating.
+#[cfg(target_os = "linux")]
+pub(crate) fn fd_count() -> Option<usize> {
+    proc_dir::count(c"/proc/self/fd", |own, name| {
+        name.parse::<i32>().is_ok_and(|fd| fd != own)
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn fd_count() -> Option<usize> {
+    None
+}
+
+/// Threads that are exiting (state `Z`/`X` or `PF_EXITING`) but still listed, counted without
+/// allocating: while there are any, counts can still change.
+#[cfg(target_os = "linux")]
+pub(crate) fn exiting_thread_count() -> usize {
+    proc_dir::count(c"/proc/self/task", |dir, name| {
+        name.parse::<u32>().is_ok() && proc_dir::thread_exiting(dir, name)
+    })
+    .unwrap_or(0)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn exiting_thread_count() -> usize {
+    0
+}
+
 #[cfg(target_os = "linux")]
 pub(crate) mod proc_dir {
     //! `/proc` directories read with `opendir`/`readdir` into no heap memory: the directory's own

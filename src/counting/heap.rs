@@ -46,7 +46,7 @@ pub(crate) fn heap_source() -> HeapSource {
 }
 
 /// Live heap bytes and blocks at one moment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Heap {
     pub(crate) bytes: i64,
     pub(crate) blocks: i64,

@@ -81,8 +81,8 @@ pub fn stats() -> Stats {
         live_blocks,
         totals,
         peak_bytes,
-        threads: count_threads(),
-        fds: count_fds(),
+        threads: crate::counting::census::thread_count(),
+        fds: crate::counting::census::fd_count(),
     }
 }
 
@@ -194,32 +194,6 @@ impl PeakState {
         let w = self.window.as_ref()?;
         Some((self.offset + w.peak()).max(0) as u64)
     }
-}
-
-/// Live threads not already exiting, counted without allocating.
-#[cfg(target_os = "linux")]
-fn count_threads() -> Option<usize> {
-    crate::counting::census::proc_dir::count(c"/proc/self/task", |dir, name| {
-        name.parse::<u32>().is_ok() && !crate::counting::census::proc_dir::thread_exiting(dir, name)
-    })
-}
-
-#[cfg(not(target_os = "linux"))]
-fn count_threads() -> Option<usize> {
-    None
-}
-
-/// Open file descriptors, the directory's own left out, counted without allocating.
-#[cfg(target_os = "linux")]
-fn count_fds() -> Option<usize> {
-    crate::counting::census::proc_dir::count(c"/proc/self/fd", |own, name| {
-        name.parse::<i32>().is_ok_and(|fd| fd != own)
-    })
-}
-
-#[cfg(not(target_os = "linux"))]
-fn count_fds() -> Option<usize> {
-    None
 }
 
 #[cfg(all(test, target_os = "linux"))]

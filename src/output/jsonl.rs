@@ -82,7 +82,7 @@ pub(crate) fn report_line(r: &Report, outcome: &str, verdict: &str) -> String {
         })
         .collect();
     format!(
-        "{{\"test\":{},\"verdict\":{},\"outcome\":{},\"exceeded\":[{}],\"bytes\":{},\"blocks\":{},\"per_run\":[{}],\"peak_bytes\":{},\"threads\":{},\"fds\":{},\"tasks\":{},\"settle_wait_ms\":{},\"warmup\":{},\"runs\":{},\"scope\":{},\"sites\":[{}],\"message\":{}}}",
+        "{{\"test\":{},\"verdict\":{},\"outcome\":{},\"exceeded\":[{}],\"bytes\":{},\"blocks\":{},\"per_run\":[{}],\"peak_bytes\":{},\"threads\":{},\"fds\":{},\"tasks\":{},\"settle_wait_ms\":{},\"warmup\":{},\"runs\":{},\"scope\":{},\"sites\":[{}],\"confirmations\":[{}],\"one_time\":{},\"message\":{}}}",
         string(&r.name),
         string(verdict),
         string(outcome),
@@ -102,7 +102,43 @@ pub(crate) fn report_line(r: &Report, outcome: &str, verdict: &str) -> String {
             Scope::CallingThread => "calling_thread",
         }),
         sites.join(","),
+        confirmations(r),
+        one_time(r),
         if r.is_leak() { string(&r.to_string()) } else { "null".into() },
+    )
+}
+
+/// What each confirmation window changed.
+fn confirmations(r: &Report) -> String {
+    let windows: Vec<String> = r
+        .confirmations
+        .iter()
+        .map(|w| {
+            format!(
+                "{{\"bytes\":{},\"blocks\":{},\"threads\":{},\"fds\":{},\"tasks\":{}}}",
+                w.bytes,
+                w.blocks,
+                opt(w.threads),
+                opt(w.fds),
+                opt(w.tasks)
+            )
+        })
+        .collect();
+    windows.join(",")
+}
+
+/// The first window's growth that did not repeat, or `null`.
+fn one_time(r: &Report) -> String {
+    let Some(o) = &r.one_time else {
+        return "null".into();
+    };
+    let dims: Vec<String> = o.dimensions.iter().map(|d| string(d.as_str())).collect();
+    format!(
+        "{{\"dimensions\":[{}],\"bytes\":{},\"blocks\":{},\"run\":{}}}",
+        dims.join(","),
+        o.bytes,
+        o.blocks,
+        o.run
     )
 }
 

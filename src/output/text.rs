@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::check::config::Config;
-use crate::check::report::{Dimension, Report};
+use crate::check::report::{Dimension, Report, WindowGrowth};
 use crate::check::soak::{SoakReport, Trend};
 use crate::counting::census::ThreadInfo;
 use crate::counting::heap::Scope;
@@ -38,6 +38,8 @@ impl fmt::Display for Report {
             Some(soak) => write_soak(f, soak, &self.config)?,
             None => write_heap(f, self)?,
         }
+        write_confirmations(f, self)?;
+        write_one_time(f, self)?;
         write_peak(f, self)?;
         write_counts(f, self)?;
         write_new_threads(f, self)?;
@@ -82,6 +84,62 @@ fn write_heap(f: Out, r: &Report) -> fmt::Result {
         f,
         "  live:      {} B, {} blocks -> {} B, {} blocks",
         b.before, k.before, b.after, k.after
+    )
+}
+
+/// A failing check's confirmation windows: the growth repeated.
+fn write_confirmations(f: Out, r: &Report) -> fmt::Result {
+    if r.confirmations.is_empty() || r.exceeded.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = r
+        .confirmations
+        .iter()
+        .map(|w| window_growth(r, w))
+        .collect();
+    writeln!(
+        f,
+        "  confirmed: grew again in {} more windows of {} runs: {}",
+        r.confirmations.len(),
+        r.config.runs,
+        shown.join("; ")
+    )
+}
+
+/// What one confirmation window changed, in the dimensions that leaked.
+fn window_growth(r: &Report, w: &WindowGrowth) -> String {
+    let mut parts = Vec::new();
+    if r.exceeds(Dimension::Heap) {
+        parts.push(format!("{} B/{} blocks", signed(w.bytes), signed(w.blocks)));
+    }
+    for (dim, n) in [
+        (Dimension::Threads, w.threads),
+        (Dimension::Fds, w.fds),
+        (Dimension::Tasks, w.tasks),
+    ] {
+        if let (true, Some(n)) = (r.exceeds(dim), n) {
+            parts.push(format!("{} {dim}", signed(n)));
+        }
+    }
+    parts.join(", ")
+}
+
+/// A passing check whose first window grew once.
+fn write_one_time(f: Out, r: &Report) -> fmt::Result {
+    let Some(o) = &r.one_time else {
+        return Ok(());
+    };
+    let dims: Vec<&str> = o.dimensions.iter().map(|d| d.as_str()).collect();
+    writeln!(
+        f,
+        "  one-time:  {} grew in the first window ({} B, {} blocks; most in run {}) and not \
+         again in {} more windows: not a leak; warmup = {} would absorb it",
+        dims.join(", "),
+        signed(o.bytes),
+        signed(o.blocks),
+        o.run,
+        r.confirmations.len(),
+        r.config.warmup + o.run as u32
     )
 }
 
@@ -255,25 +313,52 @@ fn write_config(f: Out, r: &Report) -> fmt::Result {
 }
 
 fn write_hint(f: Out, r: &Report) -> fmt::Result {
-    let Some(&first) = r.exceeded.first() else {
+    if r.exceeded.is_empty() {
         return Ok(());
-    };
-    let c = &r.config;
-    let knob = match first {
-        Dimension::Heap if r.soak.is_some() => "max_slope_bytes",
-        // Only the block count is over: name the bound that would accept it.
-        Dimension::Heap if r.bytes.is_some_and(|b| b.net() <= c.max_bytes as i64) => "max_blocks",
-        Dimension::Heap => "max_bytes",
-        Dimension::Peak => "max_peak_bytes",
-        Dimension::Threads => "max_threads",
-        Dimension::Fds => "max_fds",
-        Dimension::Tasks => "max_tasks",
+    }
+    let knobs: Vec<String> = r.exceeded.iter().flat_map(|&d| knobs(r, d)).collect();
+    let why = if r.soak.is_some() {
+        "the trend held over the whole soak"
+    } else {
+        "it grew again in every window, so it is not one-time growth"
     };
     write!(
         f,
-        "\n  hint:      a real leak grows with runs; to accept growth, raise the bound, \
-         e.g. #[no_leak({knob} = N)]; NO_LEAK=off skips all checks"
+        "\n  hint:      {why}; if this growth is expected, allow it: #[no_leak({})]; \
+         NO_LEAK=off skips all checks",
+        knobs.join(", ")
     )
+}
+
+/// The bounds that would accept the growth seen in `dim`, with the values seen.
+fn knobs(r: &Report, dim: Dimension) -> Vec<String> {
+    let c = &r.config;
+    let net = |n: Option<crate::check::report::Count>| n.map_or(0, |n| n.net().max(0));
+    let over = |n: i64, max: u64| i128::from(n) > i128::from(max);
+    match dim {
+        Dimension::Heap if r.soak.is_some() => {
+            let slope = r
+                .soak
+                .as_ref()
+                .and_then(|s| s.bytes)
+                .map_or(0.0, |t| t.slope);
+            vec![format!("max_slope_bytes = {:.2}", slope.max(0.0) * 1.1)]
+        }
+        Dimension::Heap => {
+            let mut v = Vec::new();
+            if over(net(r.bytes), c.max_bytes) {
+                v.push(format!("max_bytes = {}", net(r.bytes)));
+            }
+            if over(net(r.blocks), c.max_blocks) {
+                v.push(format!("max_blocks = {}", net(r.blocks)));
+            }
+            v
+        }
+        Dimension::Peak => vec![format!("max_peak_bytes = {}", r.peak_bytes.unwrap_or(0))],
+        Dimension::Threads => vec![format!("max_threads = {}", net(r.threads))],
+        Dimension::Fds => vec![format!("max_fds = {}", net(r.fds))],
+        Dimension::Tasks => vec![format!("max_tasks = {}", net(r.tasks))],
+    }
 }
 
 /// Groups items with the same description, keeping first-seen order: (description, ids).

@@ -415,8 +415,8 @@ pub fn handle_request_leaky() {
     let buf = Arc::new(Mutex::new(Vec::<u8>::with_capacity(64))); // leak-site
     let b = buf.clone();
     LEAKY_BUS.subscribe(Box::new(move |m| {
-        // leak-site
-        b.lock().unwrap().extend_from_slice(m.as_bytes())
+        // leak-site: the closure; and the buffer it holds grows as later requests publish
+        b.lock().unwrap().extend_from_slice(m.as_bytes()) // leak-site
     }));
     LEAKY_BUS.publish("hello");
 }
