@@ -48,6 +48,18 @@ pub struct Config {
     pub(crate) name: Option<String>,
     pub(crate) soak: Option<crate::check::soak::SoakLength>,
     pub(crate) max_slope_bytes: f64,
+    /// The settings a test wrote itself (bits of [`Explicit`]): the environment does not
+    /// override them.
+    pub(crate) explicit: u8,
+}
+
+/// Bits of [`Config::explicit`].
+pub(crate) struct Explicit;
+
+impl Explicit {
+    pub(crate) const WARMUP: u8 = 1;
+    pub(crate) const RUNS: u8 = 2;
+    pub(crate) const SETTLE_MS: u8 = 4;
 }
 
 impl Default for Config {
@@ -79,7 +91,27 @@ impl Config {
             name: None,
             soak: None,
             max_slope_bytes: 0.0,
+            explicit: 0,
         }
+    }
+
+    /// This configuration with the suite-wide settings of the environment (`NO_LEAK_WARMUP`,
+    /// `NO_LEAK_RUNS`, `NO_LEAK_SETTLE_MS`) applied where the test did not set its own. Panics
+    /// with the reason when one of them is set to a value that is not valid.
+    pub(crate) fn with_environment(&self) -> Config {
+        let env = crate::check::env::settings().unwrap_or_else(|why| panic!("{why}"));
+        let mut c = self.clone();
+        let mine = |bit: u8| self.explicit & bit != 0;
+        if let (Some(n), false) = (env.warmup, mine(Explicit::WARMUP)) {
+            c.warmup = n;
+        }
+        if let (Some(n), false) = (env.runs, mine(Explicit::RUNS)) {
+            c.runs = n;
+        }
+        if let (Some(ms), false) = (env.settle_ms, mine(Explicit::SETTLE_MS)) {
+            c.settle_ms = ms;
+        }
+        c
     }
 
     /// Unmeasured runs before the measured ones. Panics if `n` is 0: lazy initialisation on the
@@ -87,6 +119,7 @@ impl Config {
     pub fn warmup(mut self, n: u32) -> Config {
         assert!(n >= 1, "no_leak: warmup must be at least 1 (got 0)");
         self.warmup = n;
+        self.explicit |= Explicit::WARMUP;
         self
     }
 
@@ -94,6 +127,7 @@ impl Config {
     pub fn runs(mut self, n: u32) -> Config {
         assert!(n >= 1, "no_leak: runs must be at least 1 (got 0)");
         self.runs = n;
+        self.explicit |= Explicit::RUNS;
         self
     }
 
@@ -138,6 +172,7 @@ impl Config {
     /// before a leak is reported. A passing check never waits.
     pub fn settle_ms(mut self, ms: u64) -> Config {
         self.settle_ms = ms;
+        self.explicit |= Explicit::SETTLE_MS;
         self
     }
 

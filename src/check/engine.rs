@@ -23,6 +23,7 @@ pub(crate) fn measure<R: Outcome>(
     scope: Scope,
     mut body: impl FnMut() -> R,
 ) -> Result<Report, R> {
+    let cfg = &cfg.with_environment();
     let name = cfg.name.clone().unwrap_or_else(|| {
         let t = std::thread::current();
         t.name().unwrap_or("<unnamed thread>").to_string()

@@ -54,3 +54,56 @@ pub(crate) fn detect_scope() -> Scope {
         Scope::CallingThread
     }
 }
+
+/// Suite-wide settings from the environment: they replace the defaults, never a test's own
+/// arguments (see the argument table on [`Config`](crate::Config)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub(crate) warmup: Option<u32>,
+    pub(crate) runs: Option<u32>,
+    pub(crate) settle_ms: Option<u64>,
+}
+
+/// The settings of this process's environment, read once; `Err` says which variable is not valid
+/// and why.
+pub(crate) fn settings() -> Result<Settings, String> {
+    static SETTINGS: OnceLock<Result<Settings, String>> = OnceLock::new();
+    SETTINGS
+        .get_or_init(|| settings_from(|name| std::env::var_os(name)))
+        .clone()
+}
+
+/// Parses the settings from `var` (the environment, or a test's stand-in).
+pub(crate) fn settings_from(
+    var: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<Settings, String> {
+    Ok(Settings {
+        warmup: whole(&var, "NO_LEAK_WARMUP", 1)?.map(|n| n as u32),
+        runs: whole(&var, "NO_LEAK_RUNS", 1)?.map(|n| n as u32),
+        settle_ms: whole(&var, "NO_LEAK_SETTLE_MS", 0)?,
+    })
+}
+
+/// The whole number in variable `name`, at least `min` (and at most `u32::MAX` for counts).
+fn whole(
+    var: &impl Fn(&str) -> Option<std::ffi::OsString>,
+    name: &str,
+    min: u64,
+) -> Result<Option<u64>, String> {
+    let Some(raw) = var(name) else {
+        return Ok(None);
+    };
+    let text = raw.to_string_lossy();
+    let max = if min == 1 {
+        u64::from(u32::MAX)
+    } else {
+        u64::MAX
+    };
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= min && n <= max => Ok(Some(n)),
+        _ => Err(format!(
+            "no_leak: {name}={text:?} is not valid: it takes a whole number from {min} to {max}; \
+             fix it or unset it"
+        )),
+    }
+}
