@@ -10,11 +10,15 @@
 //!   nobody drains (a "collect results here" static).
 //! - `leak_pool_forgotten_per_call`: a pool built per call and `mem::forget`-ed (or stored in a
 //!   leaked struct): its threads live on.
+//! - `clean_rayon_spawn_fire_and_forget_finishes`: `rayon::spawn` of a background job that
+//!   reports completion on a channel the caller waits on.
+//! - `leak_rayon_spawn_never_finishes`: a `rayon::spawn`ed job waiting for a wake-up whose sender
+//!   was parked in a static: the job and what it captured stay on the global pool forever.
 //! - `clean_check_*`: the closure API, `no_leak::check(|| ..)` in a plain `#[test]`, with bodies
 //!   that hand work to the global pool: a block allocated on the calling thread and freed by a
 //!   worker (`rayon::scope` + `spawn` moving a buffer in), and `rayon::join` on owned buffers.
 
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 
 use no_leak::no_leak;
 use rayon::prelude::*;
@@ -97,5 +101,31 @@ fn clean_check_par_iter_sum() {
         let v: Vec<u64> = (0..10_000).collect();
         let sum: u64 = v.par_iter().map(|x| x * 2).sum();
         assert_eq!(sum, 2 * (9_999 * 10_000 / 2));
+    });
+}
+
+#[test]
+#[no_leak]
+fn clean_rayon_spawn_fire_and_forget_finishes() {
+    let (done, finished) = std::sync::mpsc::channel::<usize>();
+    let payload = vec![1u8; 1024];
+    rayon::spawn(move || {
+        done.send(payload.len()).unwrap();
+    });
+    assert_eq!(finished.recv().unwrap(), 1024);
+}
+
+static NEVER: LazyLock<Mutex<Vec<std::sync::mpsc::Sender<()>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+
+#[test]
+#[no_leak]
+#[should_panic(expected = "leaked: heap\n")]
+fn leak_rayon_spawn_never_finishes() {
+    let (keep, wait) = std::sync::mpsc::channel::<()>();
+    NEVER.lock().unwrap().push(keep); // the job's wake-up is kept "for later" and never sent
+    let payload = vec![1u8; 1024];
+    rayon::spawn(move || {
+        let _ = wait.recv();
+        drop(payload);
     });
 }

@@ -12,6 +12,11 @@
 //! - `clean_echo_round_trip`: connect, accept, one echo, both ends closed.
 //! - `clean_echo_round_trip_on_service_runtime`: the echo server a task on the long-lived
 //!   runtime, the client on the test's runtime.
+//! - `clean_service_refresher_stopped_and_awaited`: the fixed twin of the refresher below: an
+//!   `interval` loop on the long-lived runtime that `select!`s on a `watch` stop signal, stopped
+//!   and awaited.
+//! - `clean_spawn_blocking_on_service_runtime`: `spawn_blocking` on the long-lived runtime (its
+//!   blocking pool keeps idle threads for 10 s).
 //! - `leak_service_task_loops_forever`: a "background refresher" spawned on the long-lived
 //!   runtime with no way to stop it.
 //! - `leak_socket_parked_in_static`: a listener kept in a global registry "for later" and never
@@ -155,4 +160,36 @@ fn leak_socket_parked_in_static() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let name = format!("listener-{}", listener.local_addr().unwrap().port());
     REGISTRY.lock().unwrap().push((name, listener));
+}
+
+#[no_leak]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_service_refresher_stopped_and_awaited() {
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let state = vec![0u8; 256];
+    let refresher = service().spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { std::hint::black_box(&state); }
+                _ = stopped.changed() => break,
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(12)).await;
+    stop.send(true).unwrap();
+    refresher.await.unwrap();
+}
+
+#[no_leak]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_spawn_blocking_on_service_runtime() {
+    let digest = service()
+        .spawn_blocking(|| {
+            let data = vec![3u8; 64 * 1024];
+            data.iter().map(|&b| b as u64).sum::<u64>()
+        })
+        .await
+        .unwrap();
+    assert_eq!(digest, 3 * 64 * 1024);
 }
