@@ -1,0 +1,1 @@
+//! Nothing here: the corpus is in `tests/`, one file per family of crates.
