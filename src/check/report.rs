@@ -84,6 +84,8 @@ pub struct RunDelta {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WindowGrowth {
+    /// Runs in the window.
+    pub runs: u32,
     /// Net change of live heap bytes over the window.
     pub bytes: i64,
     /// Net change of live heap blocks over the window.
@@ -98,14 +100,15 @@ pub struct WindowGrowth {
 
 impl WindowGrowth {
     pub(crate) fn between(
-        start: crate::counting::heap::Heap,
-        end: crate::counting::heap::Heap,
+        runs: u32,
+        (start, end): (crate::counting::heap::Heap, crate::counting::heap::Heap),
         from: &crate::check::resources::Counts,
         to: &crate::check::resources::Counts,
     ) -> WindowGrowth {
         let net = |p: Option<(i64, i64)>| p.map(|(a, b)| b - a);
         let [threads, fds, tasks] = from.pairs(to).map(net);
         WindowGrowth {
+            runs,
             bytes: end.bytes - start.bytes,
             blocks: end.blocks - start.blocks,
             threads,

@@ -115,7 +115,8 @@ fn confirmations(r: &Report) -> String {
         .iter()
         .map(|w| {
             format!(
-                "{{\"bytes\":{},\"blocks\":{},\"threads\":{},\"fds\":{},\"tasks\":{}}}",
+                "{{\"runs\":{},\"bytes\":{},\"blocks\":{},\"threads\":{},\"fds\":{},\"tasks\":{}}}",
+                w.runs,
                 w.bytes,
                 w.blocks,
                 opt(w.threads),

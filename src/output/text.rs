@@ -95,13 +95,12 @@ fn write_confirmations(f: Out, r: &Report) -> fmt::Result {
     let shown: Vec<String> = r
         .confirmations
         .iter()
-        .map(|w| window_growth(r, w))
+        .map(|w| format!("{} in {} runs", window_growth(r, w), w.runs))
         .collect();
     writeln!(
         f,
-        "  confirmed: grew again in {} more windows of {} runs: {}",
+        "  confirmed: grew again in {} more windows: {}",
         r.confirmations.len(),
-        r.config.runs,
         shown.join("; ")
     )
 }

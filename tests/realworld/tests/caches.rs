@@ -54,7 +54,12 @@ struct FifoCache {
 
 impl FifoCache {
     fn new(capacity: usize, evicts: bool) -> Self {
-        FifoCache { map: HashMap::new(), order: VecDeque::new(), capacity, evicts }
+        FifoCache {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+            evicts,
+        }
     }
 
     fn insert(&mut self, k: u64, v: Vec<u8>) {
@@ -68,7 +73,8 @@ impl FifoCache {
     }
 }
 
-static FIFO: LazyLock<Mutex<FifoCache>> = LazyLock::new(|| Mutex::new(FifoCache::new(CAPACITY, true)));
+static FIFO: LazyLock<Mutex<FifoCache>> =
+    LazyLock::new(|| Mutex::new(FifoCache::new(CAPACITY, true)));
 
 #[test]
 #[no_leak]

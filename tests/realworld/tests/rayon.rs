@@ -34,7 +34,10 @@ fn clean_global_pool_par_sum() {
 #[test]
 #[no_leak]
 fn clean_global_pool_par_collect() {
-    let names: Vec<String> = (0..2_000u32).into_par_iter().map(|i| format!("item-{i}")).collect();
+    let names: Vec<String> = (0..2_000u32)
+        .into_par_iter()
+        .map(|i| format!("item-{i}"))
+        .collect();
     assert_eq!(names.len(), 2_000);
     assert_eq!(names[1_999], "item-1999");
 }
@@ -42,7 +45,10 @@ fn clean_global_pool_par_collect() {
 #[test]
 #[no_leak]
 fn clean_pool_built_and_dropped_per_call() {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let sum: u64 = pool.install(|| (0..10_000u64).into_par_iter().map(|x| x % 7).sum());
     assert_eq!(sum, (0..10_000u64).map(|x| x % 7).sum());
     drop(pool);
@@ -63,7 +69,10 @@ fn leak_results_in_static_mutex() {
 #[no_leak]
 #[should_panic(expected = "leaked: heap, threads\n")]
 fn leak_pool_forgotten_per_call() {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     let sum: u64 = pool.install(|| (0..1_000u64).into_par_iter().sum());
     assert_eq!(sum, 499_500);
     std::mem::forget(pool);
@@ -90,7 +99,10 @@ fn clean_check_join_owned_halves() {
     no_leak::check(|| {
         let left: Vec<u64> = (0..5_000).collect();
         let right: Vec<u64> = (5_000..10_000).collect();
-        let (a, b) = rayon::join(move || left.into_iter().sum::<u64>(), move || right.into_iter().sum::<u64>());
+        let (a, b) = rayon::join(
+            move || left.into_iter().sum::<u64>(),
+            move || right.into_iter().sum::<u64>(),
+        );
         assert_eq!(a + b, 9_999 * 10_000 / 2);
     });
 }
@@ -115,7 +127,8 @@ fn clean_rayon_spawn_fire_and_forget_finishes() {
     assert_eq!(finished.recv().unwrap(), 1024);
 }
 
-static NEVER: LazyLock<Mutex<Vec<std::sync::mpsc::Sender<()>>>> = LazyLock::new(|| Mutex::new(Vec::new()));
+static NEVER: LazyLock<Mutex<Vec<std::sync::mpsc::Sender<()>>>> =
+    LazyLock::new(|| Mutex::new(Vec::new()));
 
 #[test]
 #[no_leak]

@@ -17,7 +17,8 @@ use no_leak::no_leak;
 use regex::Regex;
 
 static LOG_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}) (?P<level>[A-Z]+) (?P<msg>.*)$").unwrap()
+    Regex::new(r"^(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}) (?P<level>[A-Z]+) (?P<msg>.*)$")
+        .unwrap()
 });
 
 const LINES: [&str; 4] = [
@@ -51,7 +52,8 @@ fn clean_static_regex_from_scoped_threads() {
     });
 }
 
-static CACHE: LazyLock<Mutex<HashMap<String, Regex>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static CACHE: LazyLock<Mutex<HashMap<String, Regex>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn cached_is_match(pattern: &str, haystack: &str) -> bool {
     let mut cache = CACHE.lock().unwrap();
@@ -81,5 +83,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 fn leak_regex_cache_keyed_by_counter() {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let pattern = format!(r"request id={id}\b");
-    assert!(cached_is_match(&pattern, &format!("slow request id={id} took 3s")));
+    assert!(cached_is_match(
+        &pattern,
+        &format!("slow request id={id} took 3s")
+    ));
 }

@@ -92,7 +92,10 @@ struct Config {
 }
 
 static CONFIG: LazyLock<ArcSwap<Config>> = LazyLock::new(|| {
-    ArcSwap::from_pointee(Config { endpoint: "http://127.0.0.1:1/v0".into(), retries: 3 })
+    ArcSwap::from_pointee(Config {
+        endpoint: "http://127.0.0.1:1/v0".into(),
+        retries: 3,
+    })
 });
 
 #[test]
@@ -111,7 +114,10 @@ fn clean_arc_swap_config_swap() {
         }
         s.spawn(|| {
             for v in 0..20u32 {
-                CONFIG.store(Arc::new(Config { endpoint: format!("http://127.0.0.1:1/v{v}"), retries: 3 }));
+                CONFIG.store(Arc::new(Config {
+                    endpoint: format!("http://127.0.0.1:1/v{v}"),
+                    retries: 3,
+                }));
             }
         });
     });

@@ -41,7 +41,9 @@ fn clean_runtime_built_and_dropped_per_call() {
         .build()
         .unwrap();
     let total = rt.block_on(async {
-        let handles: Vec<_> = (0..8u64).map(|i| tokio::spawn(async move { i * 10 })).collect();
+        let handles: Vec<_> = (0..8u64)
+            .map(|i| tokio::spawn(async move { i * 10 }))
+            .collect();
         let mut total = 0;
         for h in handles {
             total += h.await.unwrap();

@@ -28,7 +28,10 @@ struct SpanTimings {
 
 impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for SpanTimings {
     fn on_new_span(&self, _attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
-        self.open.lock().unwrap().push((id.into_u64(), Instant::now()));
+        self.open
+            .lock()
+            .unwrap()
+            .push((id.into_u64(), Instant::now()));
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
@@ -51,7 +54,10 @@ fn init(forgets: bool) {
     INIT.call_once(|| {
         let subscriber = tracing_subscriber::registry()
             .with(tracing_subscriber::fmt::layer().with_writer(std::io::sink))
-            .with(SpanTimings { open: &OPEN_SPANS, forgets });
+            .with(SpanTimings {
+                open: &OPEN_SPANS,
+                forgets,
+            });
         tracing::subscriber::set_global_default(subscriber).unwrap();
     });
 }

@@ -58,7 +58,9 @@ async fn clean_axum_graceful_shutdown() {
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app())
-            .with_graceful_shutdown(async { stopped.await.ok(); })
+            .with_graceful_shutdown(async {
+                stopped.await.ok();
+            })
             .await
             .unwrap();
     });
@@ -78,7 +80,9 @@ async fn clean_axum_graceful_shutdown_on_service_runtime() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         ready.send(listener.local_addr().unwrap()).unwrap();
         axum::serve(listener, app())
-            .with_graceful_shutdown(async { stopped.await.ok(); })
+            .with_graceful_shutdown(async {
+                stopped.await.ok();
+            })
             .await
             .unwrap();
     });
@@ -97,12 +101,17 @@ fn clean_axum_on_own_thread_joined() {
     let thread = std::thread::Builder::new()
         .name("admin-http".into())
         .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 ready.send(listener.local_addr().unwrap()).unwrap();
                 axum::serve(listener, app())
-                    .with_graceful_shutdown(async { stopped.await.ok(); })
+                    .with_graceful_shutdown(async {
+                        stopped.await.ok();
+                    })
                     .await
                     .unwrap();
             });
@@ -138,7 +147,10 @@ fn leak_axum_no_shutdown_on_own_thread() {
     std::thread::Builder::new()
         .name("admin-http".into())
         .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
                 ready.send(listener.local_addr().unwrap()).unwrap();
