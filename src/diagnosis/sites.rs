@@ -79,10 +79,14 @@ pub(crate) fn group(blocks: &[Block]) -> Vec<Site> {
     sites
 }
 
-/// Biggest first (bytes, then blocks), ties by location.
+/// Sites with a frame of the user's code first, then biggest first (bytes, then blocks), ties by
+/// location: memory that std's internals allocated on the test's threads (a leaked thread's own
+/// bookkeeping) says less about where to look.
 pub(crate) fn sort_sites(sites: &mut [Site]) {
     sites.sort_by(|a, b| {
-        (b.bytes, b.blocks).cmp(&(a.bytes, a.blocks)).then_with(|| {
+        let unplaced = |s: &Site| s.frame.is_none();
+        let size = |s: &Site| std::cmp::Reverse((s.bytes, s.blocks));
+        (unplaced(a), size(a)).cmp(&(unplaced(b), size(b))).then_with(|| {
             a.frame
                 .as_ref()
                 .map(Frame::location)
