@@ -10,7 +10,7 @@ use std::panic::resume_unwind;
 use crate::check::outcome::Outcome;
 use crate::check::report::Report;
 use crate::counting::heap::Scope;
-use crate::output::{jsonl, notes, plot};
+use crate::output::{github, jsonl, notes, plot};
 
 /// What a test body came to, in a form that can cross from an isolated child to its parent.
 #[derive(Debug, PartialEq, Eq)]
@@ -116,7 +116,10 @@ pub(crate) struct Ending<R> {
     payload: Option<Box<dyn Any + Send>>,
 }
 
-/// Decides the verdict of the check named `name` and records it (JSON line, plot, scope note).
+/// Decides the verdict of the check named `name` and records it (JSON line, plot, GitHub
+/// annotation, scope note). `#[track_caller]`: where the check was written is its caller's
+/// caller (the test, or the `check` call).
+#[track_caller]
 pub(crate) fn end<R: Outcome>(kind: Kind, name: &str, came: Came<R>) -> Ending<R> {
     let mut ending = Ending {
         verdict: Verdict::Pass,
@@ -127,6 +130,10 @@ pub(crate) fn end<R: Outcome>(kind: Kind, name: &str, came: Came<R>) -> Ending<R
         Came::Measured(mut report) => {
             if report.is_leak() {
                 write_plot(&mut report);
+                github::annotate(&report, std::panic::Location::caller());
+                if kind == Kind::Closure {
+                    notes::shorten_repeated_reports();
+                }
                 ending.verdict = Verdict::Leak(report.to_string());
             } else if report.scope() == Scope::CallingThread && !report.is_off() {
                 notes::announce_calling_thread_scope();

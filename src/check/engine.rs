@@ -24,6 +24,7 @@ pub(crate) fn measure<R: Outcome>(
     mut body: impl FnMut() -> R,
 ) -> Result<Report, R> {
     let cfg = &cfg.with_environment();
+    crate::diagnosis::sites::release_symbols_if_idle();
     let name = cfg.name.clone().unwrap_or_else(|| {
         let t = std::thread::current();
         t.name().unwrap_or("<unnamed thread>").to_string()
@@ -248,6 +249,7 @@ pub(crate) fn diagnose<R>(report: &mut Report, meter: &Meter, body: &mut impl Fn
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(body())));
     let blocks = capture.finish();
     report.sites = crate::diagnosis::sites::group(&blocks);
+    crate::diagnosis::sites::symbols_used();
     report.sites_note = if outcome.is_err() {
         Some("the diagnostic run panicked; sites are those live when it did".into())
     } else if report.sites.is_empty() {

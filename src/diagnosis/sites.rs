@@ -6,6 +6,9 @@
 //! the blocks by the first frame in the user's own code.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::counting::capture::Block;
 
@@ -51,6 +54,44 @@ pub struct Site {
 /// Frames of context kept under each site.
 const CONTEXT: usize = 3;
 
+/// When the symbolizer was last used, as milliseconds since [`symbol_epoch`]; 0 when its caches
+/// are empty.
+static SYMBOLS_USED_AT: AtomicU64 = AtomicU64::new(0);
+
+/// A report idle this long gives the symbolizer's caches back.
+const SYMBOLS_IDLE: Duration = Duration::from_secs(1);
+
+fn symbol_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Records that the symbolizer now holds parsed debug info (tens of MB in a debug test binary).
+pub(crate) fn symbols_used() {
+    let ms = symbol_epoch().elapsed().as_millis() as u64;
+    SYMBOLS_USED_AT.store(ms.max(1), Ordering::Relaxed);
+}
+
+/// Gives the symbolizer's caches back when no report has used them for [`SYMBOLS_IDLE`]: called
+/// as a check starts, before anything is measured, so that the caches neither show in later
+/// checks' live heap nor stay for the rest of the run, while failing checks that come back to
+/// back (a property's shrink steps) keep them and are not slowed down by parsing debug info
+/// again.
+pub(crate) fn release_symbols_if_idle() {
+    let used = SYMBOLS_USED_AT.load(Ordering::Relaxed);
+    if used == 0 {
+        return;
+    }
+    let idle = (symbol_epoch().elapsed().as_millis() as u64).saturating_sub(used);
+    if idle >= SYMBOLS_IDLE.as_millis() as u64
+        && SYMBOLS_USED_AT
+            .compare_exchange(used, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        backtrace::clear_symbol_cache();
+    }
+}
+
 /// Groups live blocks by the first user frame of their stack, biggest first.
 pub(crate) fn group(blocks: &[Block]) -> Vec<Site> {
     let mut resolver = Resolver::new();
@@ -86,12 +127,14 @@ pub(crate) fn sort_sites(sites: &mut [Site]) {
     sites.sort_by(|a, b| {
         let unplaced = |s: &Site| s.frame.is_none();
         let size = |s: &Site| std::cmp::Reverse((s.bytes, s.blocks));
-        (unplaced(a), size(a)).cmp(&(unplaced(b), size(b))).then_with(|| {
-            a.frame
-                .as_ref()
-                .map(Frame::location)
-                .cmp(&b.frame.as_ref().map(Frame::location))
-        })
+        (unplaced(a), size(a))
+            .cmp(&(unplaced(b), size(b)))
+            .then_with(|| {
+                a.frame
+                    .as_ref()
+                    .map(Frame::location)
+                    .cmp(&b.frame.as_ref().map(Frame::location))
+            })
     });
 }
 
