@@ -54,6 +54,7 @@ mod asynchronous {
 
     use super::*;
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
     impl Config {
         /// Like [`check`](Config::check), for an async body: every run gets a fresh current-thread
         /// tokio runtime (as `#[tokio::test]` builds), the future `body()` returns is driven to

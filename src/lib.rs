@@ -222,6 +222,7 @@ pub use check::report::{Dimension, Report};
 pub use counting::alloc::CountingAlloc;
 pub use counting::stats::stats;
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use counting::tasks::{unwatch_runtime, watch_runtime};
 pub use diagnosis::profile;
 

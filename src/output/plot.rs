@@ -1,4 +1,4 @@
-//! SVG plots of soak runs: live bytes per iteration with the fitted trend line, and threads and
+//! SVG plots of soak runs (cargo feature `plot`): live bytes per iteration with the fitted trend line, and threads and
 //! fds when they were measured. People read a trend faster than a table.
 
 use std::path::PathBuf;
@@ -56,12 +56,10 @@ type Series<'a> = (
     RGBColor,
 );
 
-/// The SVG text: one panel per measured series (bytes always; threads and fds when measured).
-pub(crate) fn soak_svg(name: &str, soak: &SoakReport) -> Option<String> {
-    let s = &soak.samples;
-    if s.len() < 2 {
-        return None;
-    }
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// The measured series: bytes always; threads and fds when measured.
+fn panels(soak: &SoakReport) -> Vec<Series<'static>> {
     let mut panels: Vec<Series> = vec![(
         "live heap bytes",
         soak.bytes,
@@ -69,26 +67,32 @@ pub(crate) fn soak_svg(name: &str, soak: &SoakReport) -> Option<String> {
         BLUE,
     )];
     if soak.threads.is_some() {
+        let threads = |x: &SoakSample| x.threads;
         panels.push((
             "live threads",
             soak.threads,
-            Box::new(|x: &SoakSample| x.threads),
+            Box::new(threads),
             RGBColor(0, 128, 0),
         ));
     }
     if soak.fds.is_some() {
-        panels.push((
-            "open fds",
-            soak.fds,
-            Box::new(|x: &SoakSample| x.fds),
-            RGBColor(128, 0, 128),
-        ));
+        let fds = |x: &SoakSample| x.fds;
+        panels.push(("open fds", soak.fds, Box::new(fds), RGBColor(128, 0, 128)));
     }
+    panels
+}
+
+/// The SVG text: one panel per measured series, under a headline with the trend.
+pub(crate) fn soak_svg(name: &str, soak: &SoakReport) -> Option<String> {
+    if soak.samples.len() < 2 {
+        return None;
+    }
+    let panels = panels(soak);
     let (width, panel_h) = (900u32, 300u32);
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, (width, panel_h * panels.len() as u32 + 40))
-            .into_drawing_area();
+        let height = panel_h * panels.len() as u32 + 40;
+        let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
         root.fill(&WHITE).ok()?;
         let (title, body) = root.split_vertically(40);
         let headline = match soak.bytes {
@@ -100,67 +104,72 @@ pub(crate) fn soak_svg(name: &str, soak: &SoakReport) -> Option<String> {
         };
         title.titled(&headline, ("sans-serif", 18)).ok()?;
         let areas = body.split_evenly((panels.len(), 1));
-        let (x0, x1) = (s[0].iteration as f64, s[s.len() - 1].iteration as f64);
-        for ((label, trend, value, color), area) in panels.iter().zip(areas.iter()) {
-            let ys: Vec<(f64, f64)> = s
-                .iter()
-                .filter_map(|x| value(x).map(|v| (x.iteration as f64, v as f64)))
-                .collect();
-            let (lo, hi) = ys.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-                (lo.min(p.1), hi.max(p.1))
-            });
-            let pad = ((hi - lo) * 0.1).max(1.0);
-            let mut chart = ChartBuilder::on(area)
-                .margin(10)
-                .margin_right(40)
-                .x_label_area_size(35)
-                .y_label_area_size(80)
-                .caption(*label, ("sans-serif", 15))
-                .build_cartesian_2d(x0..x1.max(x0 + 1.0), (lo - pad)..(hi + pad))
-                .ok()?;
-            chart
-                .configure_mesh()
-                .x_desc("iteration")
-                .y_desc(*label)
-                .x_label_formatter(&|x| format!("{x:.0}"))
-                .y_label_formatter(&|y| format!("{y:.0}"))
-                .y_labels(((hi - lo + 2.0 * pad) as usize + 1).clamp(2, 10))
-                .light_line_style(WHITE.mix(0.0))
-                .draw()
-                .ok()?;
-            chart
-                .draw_series(LineSeries::new(ys.iter().copied(), color.stroke_width(2)))
-                .ok()?
-                .label("samples")
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            if let Some(t) = trend {
-                let line = [
-                    (x0, t.intercept + t.slope * x0),
-                    (x1, t.intercept + t.slope * x1),
-                ];
-                chart
-                    .draw_series(LineSeries::new(line, RED.stroke_width(2)))
-                    .ok()?
-                    .label(format!(
-                        "trend {:+.4}/iteration, R² {:.2}",
-                        t.slope, t.r_squared
-                    ))
-                    .legend(|(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2))
-                    });
-            }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .ok()?;
+        for (series, area) in panels.iter().zip(areas.iter()) {
+            draw_panel(area, series, &soak.samples)?;
         }
         root.present().ok()?;
     }
     Some(out)
+}
+
+/// One series' samples and its fitted trend line.
+fn draw_panel(area: &Area, (label, trend, value, color): &Series, s: &[SoakSample]) -> Option<()> {
+    let (x0, x1) = (s[0].iteration as f64, s[s.len() - 1].iteration as f64);
+    let ys: Vec<(f64, f64)> = s
+        .iter()
+        .filter_map(|x| value(x).map(|v| (x.iteration as f64, v as f64)))
+        .collect();
+    let (lo, hi) = ys.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.1), hi.max(p.1))
+    });
+    let pad = ((hi - lo) * 0.1).max(1.0);
+    let mut chart = ChartBuilder::on(area)
+        .margin(10)
+        .margin_right(40)
+        .x_label_area_size(35)
+        .y_label_area_size(80)
+        .caption(*label, ("sans-serif", 15))
+        .build_cartesian_2d(x0..x1.max(x0 + 1.0), (lo - pad)..(hi + pad))
+        .ok()?;
+    chart
+        .configure_mesh()
+        .x_desc("iteration")
+        .y_desc(*label)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_labels(((hi - lo + 2.0 * pad) as usize + 1).clamp(2, 10))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .ok()?;
+    let color = *color;
+    let legend = move |c: RGBColor| {
+        move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+    };
+    chart
+        .draw_series(LineSeries::new(ys.iter().copied(), color.stroke_width(2)))
+        .ok()?
+        .label("samples")
+        .legend(legend(color));
+    if let Some(t) = trend {
+        let line = [
+            (x0, t.intercept + t.slope * x0),
+            (x1, t.intercept + t.slope * x1),
+        ];
+        chart
+            .draw_series(LineSeries::new(line, RED.stroke_width(2)))
+            .ok()?
+            .label(format!(
+                "trend {:+.4}/iteration, R² {:.2}",
+                t.slope, t.r_squared
+            ))
+            .legend(legend(RED));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .ok()
 }
 
 #[cfg(test)]

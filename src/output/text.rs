@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use crate::check::config::Config;
 use crate::check::report::{Dimension, Report, WindowGrowth};
 use crate::check::soak::{SoakReport, Trend};
 use crate::counting::census::ThreadInfo;
@@ -35,7 +34,7 @@ impl fmt::Display for Report {
         }
         write_title(f, self)?;
         match &self.soak {
-            Some(soak) => write_soak(f, soak, &self.config)?,
+            Some(soak) => write_soak(f, soak, self)?,
             None => write_heap(f, self)?,
         }
         write_confirmations(f, self)?;
@@ -416,7 +415,8 @@ fn floors(t: &Trend) -> String {
         .join(", ")
 }
 
-fn write_soak(f: &mut fmt::Formatter<'_>, soak: &SoakReport, c: &Config) -> fmt::Result {
+fn write_soak(f: &mut fmt::Formatter<'_>, soak: &SoakReport, r: &Report) -> fmt::Result {
+    let c = &r.config;
     writeln!(
         f,
         "  soak:      {} iterations in {} ms ({} warmup), {} samples",
@@ -463,8 +463,13 @@ fn write_soak(f: &mut fmt::Formatter<'_>, soak: &SoakReport, c: &Config) -> fmt:
             .collect();
         writeln!(f, "  samples:   {}", picks.join(", "))?;
     }
-    if let Some(p) = &soak.plot {
-        writeln!(f, "  plot:      {}", p.display())?;
+    match &soak.plot {
+        Some(p) => writeln!(f, "  plot:      {}", p.display())?,
+        None if cfg!(not(feature = "plot")) && !r.exceeded.is_empty() => writeln!(
+            f,
+            "  plot:      turn on no_leak's cargo feature `plot` for an SVG of these samples"
+        )?,
+        None => {}
     }
     Ok(())
 }

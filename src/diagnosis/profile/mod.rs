@@ -59,6 +59,7 @@ use crate::diagnosis::sites::{self, Frame, Resolver, Site};
 #[cfg(feature = "pprof")]
 mod pprof;
 #[cfg(feature = "pprof")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pprof")))]
 pub use pprof::proto;
 
 /// Starts a heap profiler that captures the allocations of every thread of the process.

@@ -260,6 +260,7 @@ impl Strings {
 const COMMENT: &str = "no_leak heap profile: blocks allocated since the profiler started and \
                        live when the snapshot was taken, on every thread; exact, not sampled";
 
+#[cfg_attr(docsrs, doc(cfg(feature = "pprof")))]
 impl Snapshot {
     /// The snapshot as a pprof `Profile` message: one sample per distinct stack, with the values
     /// `inuse_objects` (blocks, unit `count`) and `inuse_space` (bytes, unit `bytes`), the
