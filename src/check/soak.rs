@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use crate::check::config::Config;
 use crate::check::outcome::Outcome;
 use crate::check::report::{Count, Dimension, Report};
-use crate::check::resources::Resources;
+use crate::check::resources::Counts;
 use crate::check::trend::least_squares;
+use crate::check::window;
 use crate::counting::heap::Meter;
 
 /// How long a soak runs.
@@ -120,16 +121,22 @@ pub struct SoakReport {
 }
 
 fn sample(iteration: u64, meter: &Meter, census_on: bool) -> SoakSample {
-    // Heap first: the census allocates, and frees it all before the next heap reading.
     let heap = meter.heap();
-    let census = Resources::take(census_on);
+    let counts = Counts::read(census_on);
     SoakSample {
         iteration,
         bytes: heap.bytes,
         blocks: heap.blocks,
-        threads: census.threads.as_ref().map(|t| t.len() as i64),
-        fds: census.fds.as_ref().map(|f| f.len() as i64),
+        threads: counts.threads,
+        fds: counts.fds,
     }
+}
+
+/// The samples of a soak, and how many iterations it ran (and warmed up).
+struct Sampled {
+    samples: Vec<SoakSample>,
+    iterations: u64,
+    warmup_iterations: u64,
 }
 
 /// Runs the soak (the config's warmup runs are done) and fills `report`.
@@ -140,56 +147,16 @@ pub(crate) fn run<R: Outcome>(
     mut report: Report,
     mut body: impl FnMut() -> R,
 ) -> Result<Report, R> {
-    let length = cfg.soak.expect("soak mode");
     let started = Instant::now();
-    let mut samples: Vec<SoakSample> = Vec::with_capacity(SAMPLES as usize + 8);
-    let mut i: u64 = 0;
-    let mut warmup_iterations = 0;
-    match length {
-        SoakLength::Iterations(n) => {
-            let warm = n / 10;
-            let every = ((n - warm) / SAMPLES).max(1);
-            warmup_iterations = warm;
-            while i < n {
-                let r = body();
-                if r.failure().is_some() {
-                    return Err(r);
-                }
-                i += 1;
-                if i > warm && ((i - warm) % every == 0 || i == n) {
-                    samples.push(sample(i, meter, census_on));
-                }
-            }
-        }
-        SoakLength::Duration(d) => {
-            let warm = d / 10;
-            let every = (d - warm) / SAMPLES as u32;
-            let mut next = warm;
-            loop {
-                let r = body();
-                if r.failure().is_some() {
-                    return Err(r);
-                }
-                i += 1;
-                let t = started.elapsed();
-                if t < warm {
-                    warmup_iterations = i;
-                } else if t >= next || t >= d {
-                    samples.push(sample(i, meter, census_on));
-                    next = t + every;
-                }
-                if t >= d {
-                    break;
-                }
-            }
-        }
-    }
-    let elapsed = started.elapsed();
-
+    let sampled = match cfg.soak.expect("soak mode") {
+        SoakLength::Iterations(n) => for_iterations(n, meter, census_on, &mut body)?,
+        SoakLength::Duration(d) => for_duration(d, meter, census_on, &mut body)?,
+    };
+    let samples = sampled.samples;
     let soak = SoakReport {
-        iterations: i,
-        warmup_iterations,
-        elapsed,
+        iterations: sampled.iterations,
+        warmup_iterations: sampled.warmup_iterations,
+        elapsed: started.elapsed(),
         bytes: Trend::of(&samples, |s| Some(s.bytes)),
         blocks: Trend::of(&samples, |s| Some(s.blocks)),
         threads: Trend::of(&samples, |s| s.threads),
@@ -197,19 +164,82 @@ pub(crate) fn run<R: Outcome>(
         samples,
         plot: None,
     };
-    let first = soak.samples.first().copied();
-    let last = soak.samples.last().copied();
-    if let (Some(a), Some(b)) = (first, last) {
+    if let (Some(a), Some(b)) = (soak.samples.first(), soak.samples.last()) {
         report.bytes = Some((a.bytes, b.bytes).into());
         report.blocks = Some((a.blocks, b.blocks).into());
         report.threads = a.threads.zip(b.threads).map(Count::from);
         report.fds = a.fds.zip(b.fds).map(Count::from);
     }
+    if !census_on {
+        let why = crate::check::env::SHARED_PROCESS;
+        report.not_measured.push((Dimension::Threads, why.into()));
+        report.not_measured.push((Dimension::Fds, why.into()));
+    }
+    report.exceeded = exceeded(cfg, &soak);
+    report.soak = Some(soak);
+    Ok(report)
+}
+
+/// `n` iterations, the first tenth unsampled, then about [`SAMPLES`] samples.
+fn for_iterations<R: Outcome>(
+    n: u64,
+    meter: &Meter,
+    census_on: bool,
+    body: &mut impl FnMut() -> R,
+) -> Result<Sampled, R> {
+    let warm = n / 10;
+    let every = ((n - warm) / SAMPLES).max(1);
+    let mut samples = Vec::with_capacity(SAMPLES as usize + 8);
+    for i in 1..=n {
+        window::run(body)?;
+        if i > warm && ((i - warm) % every == 0 || i == n) {
+            samples.push(sample(i, meter, census_on));
+        }
+    }
+    Ok(Sampled {
+        samples,
+        iterations: n,
+        warmup_iterations: warm,
+    })
+}
+
+/// Iterations for `d`, the first tenth unsampled, then a sample about every 1/[`SAMPLES`] of it.
+fn for_duration<R: Outcome>(
+    d: Duration,
+    meter: &Meter,
+    census_on: bool,
+    body: &mut impl FnMut() -> R,
+) -> Result<Sampled, R> {
+    let started = Instant::now();
+    let (warm, every) = (d / 10, (d - d / 10) / SAMPLES as u32);
+    let mut samples = Vec::with_capacity(SAMPLES as usize + 8);
+    let (mut i, mut warmup_iterations, mut next) = (0, 0, warm);
+    loop {
+        window::run(body)?;
+        i += 1;
+        let t = started.elapsed();
+        if t < warm {
+            warmup_iterations = i;
+        } else if t >= next || t >= d {
+            samples.push(sample(i, meter, census_on));
+            next = t + every;
+        }
+        if t >= d {
+            return Ok(Sampled {
+                samples,
+                iterations: i,
+                warmup_iterations,
+            });
+        }
+    }
+}
+
+/// The dimensions a soak finds leaking: live bytes trending up faster than `max_slope_bytes`
+/// and sustained; threads or fds trending up and sustained.
+fn exceeded(cfg: &Config, soak: &SoakReport) -> Vec<Dimension> {
     let mut exceeded = Vec::new();
-    if soak
-        .bytes
-        .is_some_and(|t| t.slope > cfg.max_slope_bytes && t.sustained())
-    {
+    let bytes = soak.bytes;
+    if bytes.is_some_and(|t| t.slope > cfg.max_slope_bytes && t.sustained()) {
         exceeded.push(Dimension::Heap);
     }
     for (dim, trend) in [
@@ -220,14 +250,7 @@ pub(crate) fn run<R: Outcome>(
             exceeded.push(dim);
         }
     }
-    if !census_on {
-        let why = crate::check::env::SHARED_PROCESS;
-        report.not_measured.push((Dimension::Threads, why.into()));
-        report.not_measured.push((Dimension::Fds, why.into()));
-    }
-    report.exceeded = exceeded;
-    report.soak = Some(soak);
-    Ok(report)
+    exceeded
 }
 
 #[cfg(test)]
