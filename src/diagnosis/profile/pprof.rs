@@ -7,7 +7,8 @@ use std::time::UNIX_EPOCH;
 
 use prost::Message;
 
-use super::Snapshot;
+use super::{Snapshot, StackSample};
+use crate::diagnosis::sites::Frame;
 
 pub mod proto {
     //! The messages of pprof's
@@ -294,97 +295,40 @@ impl Snapshot {
     }
 
     fn build(&self) -> Profile {
-        let mut strings = Strings::new();
-        let mut functions: Vec<Function> = Vec::new();
-        let mut function_ids: HashMap<(String, Option<String>), u64> = HashMap::new();
-        let mut locations: Vec<Location> = Vec::new();
-        let mut location_ids: HashMap<(u64, u64, i64), u64> = HashMap::new();
-        let mut samples = Vec::with_capacity(self.stacks.len());
-        let inuse_objects = ValueType {
-            r#type: strings.get("inuse_objects"),
-            unit: strings.get("count"),
+        let mut tables = Tables {
+            strings: Strings::new(),
+            ..Tables::default()
         };
-        let inuse_space = ValueType {
-            r#type: strings.get("inuse_space"),
-            unit: strings.get("bytes"),
+        let value_type = |t: &mut Tables, kind: &str, unit: &str| ValueType {
+            r#type: t.strings.get(kind),
+            unit: t.strings.get(unit),
         };
-        let period_type = ValueType {
-            r#type: strings.get("space"),
-            unit: strings.get("bytes"),
-        };
-        let exe = std::env::current_exe()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        let mapping = Mapping {
-            id: 1,
-            memory_start: 0,
-            memory_limit: u64::MAX,
-            file_offset: 0,
-            filename: strings.get(&exe),
-            build_id: 0,
-            has_functions: true,
-            has_filenames: true,
-            has_line_numbers: true,
-            has_inline_frames: true,
-        };
-        for stack in &self.stacks {
-            let mut ids = Vec::with_capacity(stack.frames.len());
-            for (frame, &address) in stack.frames.iter().zip(&stack.addresses) {
-                let key = (frame.function.clone(), frame.file.clone());
-                let function_id = match function_ids.get(&key) {
-                    Some(&id) => id,
-                    None => {
-                        let id = functions.len() as u64 + 1;
-                        functions.push(Function {
-                            id,
-                            name: strings.get(&frame.function),
-                            system_name: strings.get(&frame.function),
-                            filename: strings.get(frame.file.as_deref().unwrap_or("")),
-                            start_line: 0,
-                        });
-                        function_ids.insert(key, id);
-                        id
-                    }
-                };
-                let line = i64::from(frame.line.unwrap_or(0));
-                let id = *location_ids
-                    .entry((address, function_id, line))
-                    .or_insert_with(|| {
-                        let id = locations.len() as u64 + 1;
-                        locations.push(Location {
-                            id,
-                            mapping_id: mapping.id,
-                            address,
-                            line: vec![Line {
-                                function_id,
-                                line,
-                                column: 0,
-                            }],
-                            is_folded: false,
-                        });
-                        id
-                    });
-                ids.push(id);
-            }
-            samples.push(Sample {
-                location_id: ids,
+        let inuse_objects = value_type(&mut tables, "inuse_objects", "count");
+        let inuse_space = value_type(&mut tables, "inuse_space", "bytes");
+        let period_type = value_type(&mut tables, "space", "bytes");
+        let mapping = tables.mapping();
+        let samples = self
+            .stacks
+            .iter()
+            .map(|stack| Sample {
+                location_id: tables.locations_of(stack, mapping.id),
                 value: vec![stack.blocks as i64, stack.bytes as i64],
                 label: Vec::new(),
-            });
-        }
+            })
+            .collect();
         let time_nanos = self
             .taken
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);
-        let comment = vec![strings.get(COMMENT)];
+        let comment = vec![tables.strings.get(COMMENT)];
         let default_sample_type = inuse_space.r#type;
         Profile {
             sample_type: vec![inuse_objects, inuse_space],
             sample: samples,
             mapping: vec![mapping],
-            location: locations,
-            function: functions,
-            string_table: strings.table,
+            location: tables.locations,
+            function: tables.functions,
+            string_table: tables.strings.table,
             drop_frames: 0,
             keep_frames: 0,
             time_nanos,
@@ -394,5 +338,86 @@ impl Snapshot {
             comment,
             default_sample_type,
         }
+    }
+}
+
+/// The profile's deduplicated tables: strings, functions and locations, each with its ids. The
+/// string table must start with "" ([`Strings::new`]).
+#[derive(Default)]
+struct Tables {
+    strings: Strings,
+    functions: Vec<Function>,
+    function_ids: HashMap<(String, Option<String>), u64>,
+    locations: Vec<Location>,
+    location_ids: HashMap<(u64, u64, i64), u64>,
+}
+
+impl Tables {
+    /// The one mapping: the executable, which every address belongs to.
+    fn mapping(&mut self) -> Mapping {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        Mapping {
+            id: 1,
+            memory_start: 0,
+            memory_limit: u64::MAX,
+            file_offset: 0,
+            filename: self.strings.get(&exe),
+            build_id: 0,
+            has_functions: true,
+            has_filenames: true,
+            has_line_numbers: true,
+            has_inline_frames: true,
+        }
+    }
+
+    /// The location ids of a stack's frames, innermost first.
+    fn locations_of(&mut self, stack: &StackSample, mapping_id: u64) -> Vec<u64> {
+        let frames = stack.frames.iter().zip(&stack.addresses);
+        frames
+            .map(|(frame, &address)| {
+                let function_id = self.function(frame);
+                let line = i64::from(frame.line.unwrap_or(0));
+                self.location(address, function_id, line, mapping_id)
+            })
+            .collect()
+    }
+
+    fn function(&mut self, frame: &Frame) -> u64 {
+        let key = (frame.function.clone(), frame.file.clone());
+        if let Some(&id) = self.function_ids.get(&key) {
+            return id;
+        }
+        let id = self.functions.len() as u64 + 1;
+        self.functions.push(Function {
+            id,
+            name: self.strings.get(&frame.function),
+            system_name: self.strings.get(&frame.function),
+            filename: self.strings.get(frame.file.as_deref().unwrap_or("")),
+            start_line: 0,
+        });
+        self.function_ids.insert(key, id);
+        id
+    }
+
+    fn location(&mut self, address: u64, function_id: u64, line: i64, mapping_id: u64) -> u64 {
+        if let Some(&id) = self.location_ids.get(&(address, function_id, line)) {
+            return id;
+        }
+        let id = self.locations.len() as u64 + 1;
+        self.locations.push(Location {
+            id,
+            mapping_id,
+            address,
+            line: vec![Line {
+                function_id,
+                line,
+                column: 0,
+            }],
+            is_folded: false,
+        });
+        self.location_ids.insert((address, function_id, line), id);
+        id
     }
 }
