@@ -10,8 +10,8 @@ use crate::check::config::Config;
 use crate::check::growth::{Baseline, Dims};
 use crate::check::report::Dimension;
 use crate::check::resources::Counts;
-use crate::counting::census;
 use crate::counting::heap::{Heap, Meter};
+use crate::counting::{census, tasks};
 
 /// The longest the window waits to open for threads the warmup started.
 const BASELINE_PATIENCE: Duration = Duration::from_millis(100);
@@ -65,6 +65,9 @@ pub(crate) struct Settled {
 /// without allocating.
 pub(crate) fn settle(baseline: &Baseline, meter: &Meter, census_on: bool) -> Settled {
     let read = || (meter.heap(), Counts::read(census_on));
+    if census_on {
+        tasks::nudge_watched();
+    }
     let mut now = read();
     let mut over = baseline.over(now.0, &now.1);
     let mut wait = Backoff::new(Duration::from_millis(baseline.cfg.settle_ms));

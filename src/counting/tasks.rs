@@ -45,6 +45,19 @@ mod watched {
         list.len() != before
     }
 
+    /// Wakes the workers of every registered runtime with an empty task each. A tokio I/O driver
+    /// releases the records of dropped sockets only when it next turns, which an idle runtime
+    /// never does (it wakes itself only after 16 of them); a worker that wakes turns it when it
+    /// parks again.
+    pub(crate) fn nudge() {
+        let list = registry();
+        for h in list.iter() {
+            for _ in 0..h.metrics().num_workers().max(1) {
+                drop(h.spawn(async {}));
+            }
+        }
+    }
+
     pub(crate) fn alive_tasks() -> Option<i64> {
         let current = Handle::try_current().ok();
         let list = registry();
@@ -114,6 +127,13 @@ pub(crate) fn alive_tasks() -> Option<i64> {
     {
         None
     }
+}
+
+/// Wakes the watched runtimes' workers, so that what their drivers release only on their next turn
+/// (a dropped socket's record) is released; nothing without the feature `tokio`.
+pub(crate) fn nudge_watched() {
+    #[cfg(feature = "tokio")]
+    watched::nudge();
 }
 
 /// Why tasks were not measured.
