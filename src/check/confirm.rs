@@ -61,7 +61,7 @@ pub(crate) fn confirm<R: Outcome>(
     while windows.len() < WINDOWS && !repeating.is_empty() {
         let runs = runs_so_far;
         runs_so_far = runs_so_far.saturating_mul(2);
-        let w = window::confirmation(runs, meter, census_on, body)?;
+        let w = window::confirmation(cfg, runs, meter, census_on, body)?;
         if !heap.rose(cfg, w.range, w.last) {
             repeating = repeating.without(Dimension::Heap);
         }

@@ -47,6 +47,26 @@ pub(crate) fn await_warmup_threads(at_start: Option<&BTreeSet<u32>>, cfg: &Confi
     }
 }
 
+/// Waits, without allocating, until no more threads are alive than `threads` (the count when a
+/// confirmation window started), or the count holds still for [`STILL_POLLS`] polls, or
+/// [`BASELINE_PATIENCE`] (or `settle_ms`) runs out: a pool the window's last run dropped without
+/// joining it is still exiting, and what its threads free as they go belongs to that run.
+pub(crate) fn await_thread_count(threads: Option<i64>, cfg: &Config) {
+    let Some(limit) = threads else {
+        return;
+    };
+    let count = || census::thread_count().map_or(0, |n| n as i64);
+    let mut now = count();
+    let patience = BASELINE_PATIENCE.min(Duration::from_millis(cfg.settle_ms));
+    let mut wait = Backoff::new(patience);
+    let mut still = 0;
+    while now > limit && still < STILL_POLLS && wait.pause() {
+        let next = count();
+        still = if next == now { still + 1 } else { 0 };
+        now = next;
+    }
+}
+
 /// The readings a verdict is given on, after settling.
 pub(crate) struct Settled {
     /// The last readings.

@@ -5,6 +5,7 @@ use crate::check::config::Config;
 use crate::check::outcome::Outcome;
 use crate::check::report::RunDelta;
 use crate::check::resources::Counts;
+use crate::check::settle;
 use crate::counting::alloc;
 use crate::counting::heap::{Heap, HeapSource, Meter, Scope};
 
@@ -171,8 +172,10 @@ pub(crate) struct Window {
     pub(crate) last: Heap,
 }
 
-/// Runs one confirmation window of `runs` runs.
+/// Runs one confirmation window of `runs` runs. Before its last reading it waits for threads
+/// its runs left exiting (see [`settle::await_thread_count`]).
 pub(crate) fn confirmation<R: Outcome>(
+    cfg: &Config,
     runs: u32,
     meter: &Meter,
     census_on: bool,
@@ -181,8 +184,11 @@ pub(crate) fn confirmation<R: Outcome>(
     let start = Counts::read(census_on);
     let mut range = Range::of(&[]);
     let mut last = meter.heap();
-    for _ in 0..runs {
+    for i in 0..runs {
         run(body)?;
+        if i + 1 == runs {
+            settle::await_thread_count(start.threads, cfg);
+        }
         last = meter.heap();
         range.add(last);
     }
