@@ -11,9 +11,10 @@
 //! - heap (bytes, and blocks, each with its own bound): the window's net growth (from the last
 //!   reading before it to the reading after its last run) exceeds the bound, window after window;
 //!   and the total growth over the confirmation windows is more than the widest swing seen within
-//!   any window. A leak grows in every window; a one-time step grows in one; deferred frees that
-//!   land a run or two late make the readings swing around a level, which no total growth beyond
-//!   the swing explains.
+//!   any window and more than twice the largest fall from one reading to the next. A leak grows
+//!   in every window, and what it holds never comes back; a one-time step grows in one window;
+//!   deferred frees that land a run or two late make the readings swing around a level, falling
+//!   back as far as they rose, which no total growth beyond the swing explains.
 //! - threads, fds, tasks: the count at the end of the window exceeds the count at its start by
 //!   more than the bound.
 //!
@@ -98,6 +99,7 @@ struct HeapRule {
     start: Heap,
     last: Heap,
     widest_swing: Heap,
+    largest_drop: Heap,
     /// Whether bytes (and blocks) have grown beyond their bound in every window so far.
     bytes_rising: bool,
     blocks_rising: bool,
@@ -110,6 +112,7 @@ impl HeapRule {
             start,
             last: start,
             widest_swing: first.swing(),
+            largest_drop: first.drop,
             bytes_rising: true,
             blocks_rising: true,
         }
@@ -124,16 +127,21 @@ impl HeapRule {
         let swing = range.swing();
         self.widest_swing.bytes = self.widest_swing.bytes.max(swing.bytes);
         self.widest_swing.blocks = self.widest_swing.blocks.max(swing.blocks);
+        self.largest_drop.bytes = self.largest_drop.bytes.max(range.drop.bytes);
+        self.largest_drop.blocks = self.largest_drop.blocks.max(range.drop.blocks);
         self.bytes_rising || self.blocks_rising
     }
 
     /// Whether a series that grew in every window grew, in all, by more than the readings swing
-    /// within a window: growth beyond what fluctuation explains.
+    /// within a window and by more than twice their largest fall: growth beyond what fluctuation
+    /// explains.
     fn beyond_swing(&self) -> bool {
         let bytes = self.last.bytes - self.start.bytes;
         let blocks = self.last.blocks - self.start.blocks;
-        (self.bytes_rising && bytes > self.widest_swing.bytes)
-            || (self.blocks_rising && blocks > self.widest_swing.blocks)
+        let beyond = |grown: i64, swing: i64, drop: i64| grown > swing && grown > 2 * drop;
+        (self.bytes_rising && beyond(bytes, self.widest_swing.bytes, self.largest_drop.bytes))
+            || (self.blocks_rising
+                && beyond(blocks, self.widest_swing.blocks, self.largest_drop.blocks))
     }
 }
 
@@ -149,10 +157,7 @@ mod tests {
     }
 
     fn range(low: i64, high: i64) -> Range {
-        Range {
-            low: heap(low),
-            high: heap(high),
-        }
+        Range::between(heap(low), heap(high))
     }
 
     #[test]
@@ -190,5 +195,17 @@ mod tests {
         assert!(rule.rose(&cfg, range(100_016, 108_100), heap(104_000)));
         assert!(rule.rose(&cfg, range(100_032, 107_900), heap(106_000)));
         assert!(!rule.beyond_swing(), "6 KB of growth inside an 8 KB swing");
+    }
+
+    #[test]
+    fn growth_that_falls_back_as_far_is_not_growth() {
+        // One block comes and goes between runs, and two windows happen to end a block higher.
+        let cfg = Config::new();
+        let mut rule = HeapRule::new(heap(1600), range(1600, 1616));
+        let mut fell = range(1616, 1632);
+        fell.drop = heap(16);
+        assert!(rule.rose(&cfg, fell, heap(1616)));
+        assert!(rule.rose(&cfg, range(1632, 1632), heap(1632)));
+        assert!(!rule.beyond_swing(), "2 blocks of growth, falls of 1 block");
     }
 }

@@ -125,6 +125,9 @@ pub(crate) fn first<R: Outcome>(
 pub(crate) struct Range {
     pub(crate) low: Heap,
     pub(crate) high: Heap,
+    /// The largest fall from one reading to the next: how much memory comes back in one run.
+    pub(crate) drop: Heap,
+    prev: Option<Heap>,
 }
 
 impl Range {
@@ -138,6 +141,8 @@ impl Range {
                 bytes: i64::MIN,
                 blocks: i64::MIN,
             },
+            drop: Heap::default(),
+            prev: None,
         };
         for h in readings {
             r.add(*h);
@@ -146,10 +151,26 @@ impl Range {
     }
 
     fn add(&mut self, h: Heap) {
+        if let Some(p) = self.prev {
+            self.drop.bytes = self.drop.bytes.max(p.bytes - h.bytes);
+            self.drop.blocks = self.drop.blocks.max(p.blocks - h.blocks);
+        }
+        self.prev = Some(h);
         self.low.bytes = self.low.bytes.min(h.bytes);
         self.low.blocks = self.low.blocks.min(h.blocks);
         self.high.bytes = self.high.bytes.max(h.bytes);
         self.high.blocks = self.high.blocks.max(h.blocks);
+    }
+
+    /// A range from `low` to `high` that never fell (for tests).
+    #[cfg(test)]
+    pub(crate) fn between(low: Heap, high: Heap) -> Range {
+        Range {
+            low,
+            high,
+            drop: Heap::default(),
+            prev: None,
+        }
     }
 
     /// How far the readings swing: highest minus lowest.
@@ -182,8 +203,8 @@ pub(crate) fn confirmation<R: Outcome>(
     body: &mut impl FnMut() -> R,
 ) -> Result<Window, R> {
     let start = Counts::read(census_on);
-    let mut range = Range::of(&[]);
     let mut last = meter.heap();
+    let mut range = Range::of(&[last]);
     for i in 0..runs {
         run(body)?;
         if i + 1 == runs {
