@@ -179,7 +179,7 @@ impl Config {
     /// Soak mode: after the warmup runs, run the body `iterations` times, sample live heap,
     /// threads and fds about 200 times (after a warmup of the first tenth), and fail on a
     /// sustained upward trend instead of comparing net growth with the bounds. See
-    /// [`SoakReport`](crate::SoakReport).
+    /// [`SoakReport`](crate::soak::SoakReport).
     pub fn soak(mut self, iterations: u64) -> Config {
         assert!(
             iterations >= 40,

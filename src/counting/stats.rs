@@ -4,7 +4,7 @@
 //! Taking a snapshot allocates nothing on the Rust heap: the heap counts are read from the counting
 //! allocator's slots, and threads and fds are counted with `opendir`/`readdir`/`openat`/`read` on
 //! `/proc` into buffers on the stack. So a snapshot never perturbs the heap it measures, and
-//! [`Monitor`](crate::Monitor) can sample as often as it likes.
+//! [`Monitor`](crate::monitor::Monitor) can sample as often as it likes.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -88,7 +88,7 @@ pub fn stats() -> Stats {
 
 /// Turns process-wide peak tracking on until the returned guard is dropped: while it is on,
 /// [`stats`] reports `peak_bytes`, the highest live heap since tracking started, and
-/// [`Monitor`](crate::Monitor) samples include it.
+/// [`Monitor`](crate::monitor::Monitor) samples include it.
 ///
 /// **Cost.** Without tracking the allocator touches only the calling thread's own counters. While
 /// tracking is on, every allocation and free of every thread also updates one shared atomic

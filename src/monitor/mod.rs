@@ -260,7 +260,7 @@ type Callback = Box<dyn FnMut(Alert) + Send>;
 /// | [`min_slope_bytes_per_sec`](Self::min_slope_bytes_per_sec) | 1024 | smallest fitted slope that counts as a trend |
 /// | [`min_r_squared`](Self::min_r_squared) | 0.9 | smallest fit quality (R²) that counts as a trend |
 /// | [`on_alert`](Self::on_alert) | print to stderr | what to do with an alert |
-/// | [`track_peak`](Self::track_peak) | off | also track the process-wide peak (see [`track_peak`](crate::track_peak)) |
+/// | [`track_peak`](Self::track_peak) | off | also track the process-wide peak (see [`track_peak`]) |
 /// | [`manual`](Self::manual) | off | no sampling thread: the caller samples |
 ///
 /// A growth bound of `u64::MAX` switches that check off.
@@ -355,7 +355,7 @@ impl MonitorBuilder {
     }
 
     /// Also track the process-wide peak of live bytes while the monitor runs, so that every
-    /// sample's `stats.peak_bytes` is set (default off). See [`track_peak`](crate::track_peak)
+    /// sample's `stats.peak_bytes` is set (default off). See [`track_peak`]
     /// for what that costs every allocation.
     pub fn track_peak(mut self, on: bool) -> Self {
         self.track_peak = on;
