@@ -29,7 +29,7 @@ impl Config {
     pub fn check<F: FnMut()>(&self, body: F) {
         let report = self.measure(body);
         let name = report.name().to_string();
-        verdict::end::<()>(Kind::Closure, &name, Came::Measured(report)).conclude()
+        verdict::end::<()>(Kind::Closure, &name, Came::Measured(Box::new(report))).conclude()
     }
 
     /// Like [`check`](Config::check), but returns the [`Report`] instead of panicking on a leak.
@@ -90,7 +90,7 @@ mod asynchronous {
         {
             let report = self.measure_async(body);
             let name = report.name().to_string();
-            verdict::end::<()>(Kind::Closure, &name, Came::Measured(report)).conclude()
+            verdict::end::<()>(Kind::Closure, &name, Came::Measured(Box::new(report))).conclude()
         }
 
         /// Like [`check_async`](Config::check_async), but returns the [`Report`] instead of

@@ -98,7 +98,7 @@ impl Kind {
 /// What happened, as the caller saw it.
 pub(crate) enum Came<R> {
     /// The body ran and was measured.
-    Measured(Report),
+    Measured(Box<Report>),
     /// The body returned a failure (`Err`): it was not run again.
     Failed(R),
     /// The body panicked.

@@ -170,7 +170,7 @@ fn fill(
         let still = |t: &&u32| {
             alive_now
                 .as_ref()
-                .is_none_or(|n: &BTreeSet<u32>| n.contains(t))
+                .map_or(true, |n: &BTreeSet<u32>| n.contains(t))
         };
         let new = a.difference(b).filter(still);
         report.new_threads = new.map(|&t| census::thread_info(t)).collect();

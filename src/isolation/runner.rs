@@ -46,7 +46,7 @@ fn measure_here<R: Outcome>(config: &Config, body: &mut impl FnMut() -> R) -> Ca
     match catch_unwind(AssertUnwindSafe(|| {
         engine::measure(config, Scope::Process, &mut *body)
     })) {
-        Ok(Ok(report)) => Came::Measured(report),
+        Ok(Ok(report)) => Came::Measured(Box::new(report)),
         Ok(Err(r)) => Came::Failed(r),
         Err(payload) => Came::Panicked(payload),
     }
