@@ -116,14 +116,16 @@ pub(crate) fn run_in_child(name: &str) -> Result<Verdict, String> {
 /// lines the child's own libtest printed.
 fn replay(name: &str, stdout: &[u8], stderr: &[u8]) {
     let out = String::from_utf8_lossy(stdout);
-    let started = format!("test {name} ... ");
+    // libtest's own line: `test <name> ... ` or `test <name> - should panic ... `.
+    let started = format!("test {name} ");
     let mut body = String::new();
     for line in out.split_inclusive('\n') {
         let bare = line.trim_end();
         if bare == "running 1 test" || (bare.is_empty() && body.is_empty()) {
             continue;
         }
-        if let Some(rest) = line.strip_prefix(&started) {
+        let libtest = line.strip_prefix(&started).and_then(|r| r.split_once("... "));
+        if let Some((_, rest)) = libtest {
             body.push_str(rest);
             continue;
         }
