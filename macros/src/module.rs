@@ -87,8 +87,11 @@ fn merge_into_own(attrs: &mut [Attribute], args: &Args) -> bool {
         syn::Meta::NameValue(_) => return true,
     };
     if let Ok(own_args) = parsed {
-        let merged = own_args.over(args);
-        *own = attribute(Kind::Check, args_tokens(&Some(merged)));
+        let mut merged = attribute(Kind::Check, args_tokens(&Some(own_args.over(args))));
+        // Where the attribute is written: `above.rs` reads the source above it.
+        merged.pound_token = own.pound_token;
+        merged.bracket_token = own.bracket_token;
+        *own = merged;
     }
     true
 }

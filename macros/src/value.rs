@@ -81,7 +81,7 @@ fn literal(spec: &table::Arg, value: &[TokenTree], l: &Literal) -> syn::Result<N
         syn::Lit::Str(s) if s.value().trim().parse::<f64>().is_ok() => Err(syn::Error::new(
             l.span(),
             format!(
-                "`{name}` takes a {}, not a string: write `{name} = {}`",
+                "`{name}` takes {}, not a string: write `{name} = {}`",
                 kind_word(spec.value),
                 s.value().trim()
             ),
@@ -105,7 +105,9 @@ fn integer(spec: &table::Arg, lit: &syn::LitInt) -> syn::Result<u64> {
             lit.span(),
             format!(
                 "`{name}` takes a plain {} without a type suffix: write `{name} = {}`",
-                kind_word(spec.value),
+                kind_word(spec.value)
+                    .trim_start_matches("an ")
+                    .trim_start_matches("a "),
                 lit.base10_digits()
             ),
         ));
@@ -131,8 +133,8 @@ fn integer(spec: &table::Arg, lit: &syn::LitInt) -> syn::Result<u64> {
 
 fn kind_word(value: Value) -> &'static str {
     match value {
-        Value::U32 | Value::U64 => "integer",
-        Value::Float => "number",
+        Value::U32 | Value::U64 => "an integer",
+        Value::Float => "a number",
     }
 }
 

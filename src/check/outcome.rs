@@ -2,7 +2,7 @@
 
 /// A body's result: `()` always succeeds; `Result` fails on `Err`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the return type of a test, and `#[no_leak]` makes the function a test",
+    message = "`{Self}` cannot be the return type of a test, and `#[no_leak]` (or `#[no_leak::isolated]`) makes the function a test",
     label = "a test returns `()` or `Result<(), E>` with `E: Debug`",
     note = "to check a helper that returns a value, leave it undecorated and call it from a test inside `no_leak::check(|| {{ helper(); }})`"
 )]
