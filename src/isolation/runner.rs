@@ -200,6 +200,16 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_named_main_passes_the_caller_check() {
+        let r = std::thread::Builder::new()
+            .name("main".to_string())
+            .spawn(|| test_fn(module_path!(), "helper").check_caller("#[no_leak]"))
+            .unwrap()
+            .join();
+        assert!(r.is_ok());
+    }
+
+    #[test]
     fn an_unnamed_thread_fails_the_caller_check() {
         let r = std::thread::spawn(|| test_fn(module_path!(), "helper").check_caller("#[no_leak]"))
             .join();
