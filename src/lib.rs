@@ -145,8 +145,57 @@
 //!
 //! # Arguments and defaults
 //!
-//! `#[no_leak(...)]` takes `key = value` arguments, and [`Config`] has a builder method of each
-//! name: the table of every argument, its value, default and minimum is on [`Config`].
+//! `#[no_leak(...)]` takes `key = value` arguments; [`Config`] has a builder method of each name,
+//! and its docs hold the one table of them all, with each value's kind, default, minimum and
+//! environment variable: `warmup` (3), `runs` (5), the bounds `max_bytes`, `max_blocks`,
+//! `max_threads`, `max_fds`, `max_tasks` (all 0) and `max_peak_bytes` (unbounded), `settle_ms`
+//! (1000), and soak mode's `soak`, `soak_ms` and `max_slope_bytes`. A value out of range, a
+//! misspelt key or a key given twice is a compile error on the token written.
+//!
+//! # Where the attribute goes
+//!
+//! **A function with `#[no_leak]` is a test.** Write it with `#[test]` (above or below), with a
+//! runtime attribute such as `#[tokio::test]`, under `#[rstest]`, or alone: with no test
+//! attribute on it, `#[no_leak]` makes it a test itself, as `#[tokio::test]` does. It is never
+//! registered twice. (A `#[test]` written above has already expanded when `#[no_leak]` runs and
+//! leaves nothing on the function; `#[no_leak]` reads the source above it to find it, on rustc
+//! 1.88 and later. Where the source cannot be read, such as on an older rustc, or with the
+//! attributes passed through a `macro_rules!` repetition, it writes no `#[test]`: write one.)
+//! So a `#[no_leak]` function returns what a test returns, `()` or `Result<(), E: Debug>`, and
+//! is not a helper to call: called from another test (any thread other than its own test's, or a
+//! program's main thread), it panics at once and says so. To check a helper inside a test, leave
+//! it undecorated and wrap the call: `no_leak::check(|| helper())`. The same holds for
+//! [`isolated`].
+//!
+//! **On an inline module**, `#[no_leak(...)]` checks every test function inside it (those with
+//! `#[test]`, `#[tokio::test]`, `#[rstest]`, ...), nested inline modules included. A test with
+//! its own `#[no_leak(...)]` merges it with the module's per key: the test's keys win, the
+//! module's others stay (a nested module's own `#[no_leak(...)]` merges over the outer one's the
+//! same way). `#[ignore]`d tests stay ignored (and are checked when run), helpers (functions
+//! without a test attribute) and `#[no_leak::isolated]` tests are left as they are. The attribute
+//! is recognised as `no_leak`, `no_leak::no_leak` or `no_leak::isolated`, not under another name
+//! it was imported as. A module in a file of its own (`mod tests;`) cannot be read by an attribute
+//! on stable Rust; put the attribute on the tests in that file.
+//!
+//! ```no_run
+//! #[no_leak::no_leak(runs = 10)]
+//! mod tests {
+//!     fn fill() -> Vec<u8> {
+//!         vec![0u8; 64] // a helper: left alone
+//!     }
+//!
+//!     #[test]
+//!     fn cache_drops_entries() {
+//!         drop(fill());
+//!     }
+//!
+//!     #[test]
+//!     #[no_leak::no_leak(max_bytes = 64)] // runs = 10 still applies
+//!     fn pool_keeps_one_buffer() {
+//!         drop(fill());
+//!     }
+//! }
+//! ```
 //!
 //! # Cargo features
 //!
@@ -267,8 +316,9 @@ pub mod soak {
     pub use crate::check::soak::{SoakReport, SoakSample, Trend};
 }
 
-/// Marks a test as a leak check. See the [crate documentation](crate) for the model and the
-/// arguments.
+/// Marks a test as a leak check (and makes the function a test, if no test attribute is written
+/// on it), or every test of an inline module. See the [crate documentation](crate) for the model,
+/// where the attribute goes, and the arguments.
 ///
 /// ```no_run
 /// # use no_leak::no_leak;

@@ -1,11 +1,12 @@
-//! Code generation.
+//! Code generation for a function; `module.rs` handles `#[no_leak]` on an inline module.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Item, ItemFn, ReturnType};
 
-use crate::{attr, valid};
+use crate::above::{self, Above};
+use crate::{attr, module, valid};
 
 /// Which attribute is expanding.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -34,26 +35,37 @@ impl Kind {
 
 pub fn entry(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let parsed_args = match kind {
-        Kind::Check => attr::parse(args.clone()).map(Some),
-        Kind::Isolated => attr::parse_none(args.clone()).map(|()| None),
+        Kind::Check => attr::parse(args).map(Some),
+        Kind::Isolated => attr::parse_none(args).map(|()| None),
     };
     let item: Item = match syn::parse2(item.clone()) {
         Ok(i) => i,
         Err(e) => return fallback(item, &[e]),
     };
-    let f = match item {
-        Item::Fn(f) => f,
+    match item {
+        Item::Fn(f) => function(kind, parsed_args, f),
+        Item::Mod(m) if kind == Kind::Check => {
+            module::expand(parsed_args.map(Option::unwrap_or_default), m)
+        }
         other => {
             // In source order: the attribute's own arguments first, then the item.
             let (span, what) = item_kind(&other);
             let mut errors: Vec<_> = parsed_args.err().into_iter().collect();
+            let goes_on = match kind {
+                Kind::Check => "a test function or an inline module of tests",
+                Kind::Isolated => "a test function",
+            };
             errors.push(syn::Error::new(
                 span,
-                format!("{} goes on a test function, not on {what}", kind.written()),
+                format!("{} goes on {goes_on}, not on {what}", kind.written()),
             ));
-            return fallback(other.into_token_stream(), &errors);
+            fallback(other.into_token_stream(), &errors)
         }
-    };
+    }
+}
+
+/// `#[no_leak]` or `#[no_leak::isolated]` on a function.
+fn function(kind: Kind, parsed_args: syn::Result<Option<attr::Args>>, f: ItemFn) -> TokenStream {
     // In source order: the attribute's own arguments first, then the function.
     let mut errors = Vec::new();
     let args = parsed_args.map_err(|e| errors.push(e)).ok();
@@ -63,57 +75,44 @@ pub fn entry(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let has_args = valid::check_args(&f, kind.written())
         .map_err(|e| errors.push(e))
         .ok();
-    if !errors.is_empty() {
+    let (Some(args), Some(asyncness), Some(has_args)) = (args, asyncness, has_args) else {
         return fallback(f.into_token_stream(), &errors);
-    }
-    let (Some(asyncness), Some(has_args), Some(args)) = (asyncness, has_args, args) else {
-        unreachable!("no errors means every check passed");
     };
     // Async under a runtime attribute, or arguments under #[rstest]: let that attribute expand
     // first, and come back as an attribute after it, onto the plain test function it generates.
     if let valid::Async::Runtime(i) = asyncness {
-        return reattach(kind, args_tokens(&args_of(&args)), f, Some(i));
+        return reattach(kind, args_tokens(&args), f, Some(i));
     }
     if has_args {
-        return reattach(kind, args_tokens(&args_of(&args)), f, None);
+        return reattach(kind, args_tokens(&args), f, None);
     }
     generate(kind, args, f)
 }
 
-/// Each argument as `(key, value literal)`: an unsuffixed integer, or a float for
-/// `max_slope_bytes`.
-fn args_of(args: &Option<attr::Args>) -> Vec<(syn::Ident, proc_macro2::Literal)> {
-    args.as_ref()
-        .map(|a| {
-            a.args
-                .iter()
-                .map(|a| {
-                    let lit = match a.float {
-                        Some(x) => proc_macro2::Literal::f64_unsuffixed(x),
-                        None => proc_macro2::Literal::u64_unsuffixed(a.value),
-                    };
-                    (a.key.clone(), lit)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// `key = value, ...`, as the generated attributes write the arguments.
+pub fn args_tokens(args: &Option<attr::Args>) -> TokenStream {
+    let items = args.iter().flat_map(|a| &a.args).map(|a| {
+        let (key, lit) = (&a.key, a.value.literal());
+        quote!(#key = #lit)
+    });
+    quote!(#(#items),*)
 }
 
-fn args_tokens(args: &[(syn::Ident, proc_macro2::Literal)]) -> TokenStream {
-    let items = args.iter().map(|(k, lit)| quote!(#k = #lit));
-    quote!(#(#items),*)
+/// `#[::no_leak::no_leak(args)]` (or `#[::no_leak::isolated]`).
+pub fn attribute(kind: Kind, args: TokenStream) -> syn::Attribute {
+    let path = kind.path();
+    if args.is_empty() {
+        syn::parse_quote!(#[#path])
+    } else {
+        syn::parse_quote!(#[#path(#args)])
+    }
 }
 
 /// Puts our attribute back on `f`: right after the runtime attribute at `after`, or at the end
 /// of the attribute list (after `#[rstest]` and its `#[case]`s, so rstest copies it onto every
 /// case).
 fn reattach(kind: Kind, args: TokenStream, mut f: ItemFn, after: Option<usize>) -> TokenStream {
-    let path = kind.path();
-    let ours: syn::Attribute = if args.is_empty() {
-        syn::parse_quote!(#[#path])
-    } else {
-        syn::parse_quote!(#[#path(#args)])
-    };
+    let ours = attribute(kind, args);
     match after {
         Some(i) => f.attrs.insert(i + 1, ours),
         None => f.attrs.push(ours),
@@ -121,7 +120,25 @@ fn reattach(kind: Kind, args: TokenStream, mut f: ItemFn, after: Option<usize>) 
     f.into_token_stream()
 }
 
+/// The test attribute to write when the function has none: `#[test]` in a test build. Elsewhere
+/// the function stays, type-checked but unused, where a `#[test]` would remove it.
+fn registration(f: &ItemFn) -> TokenStream {
+    if f.attrs.iter().any(valid::is_test_attr) {
+        return TokenStream::new();
+    }
+    match above::test_attr_above() {
+        Above::NoTest => quote! {
+            #[cfg_attr(test, ::core::prelude::v1::test)]
+            #[cfg_attr(not(test), allow(dead_code))]
+        },
+        // Already a test, or the source cannot tell: write nothing, so that no test is
+        // registered twice.
+        Above::Test | Above::Unknown => TokenStream::new(),
+    }
+}
+
 fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
+    let register = registration(&f);
     let ItemFn {
         attrs,
         vis,
@@ -132,35 +149,38 @@ fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
     };
+    let name = sig.ident.to_string();
+    let should_panic = should_panic_of(&attrs);
+    let test = quote! {
+        ::no_leak::__private::TestFn {
+            module_path: ::core::module_path!(),
+            name: #name,
+            should_panic: #should_panic,
+        }
+    };
     // The runner's `R: Outcome` bound is what rejects a bad return type. Naming `R` explicitly,
     // with the return type as the user wrote it, makes rustc point the error at that type rather
     // than at the attribute.
-    let callee = match kind {
-        Kind::Check => quote!(::no_leak::__private::run_test::<#ret>),
-        Kind::Isolated => quote!(::no_leak::__private::run_isolated::<#ret>),
-    };
     let call = match kind {
         Kind::Check => {
-            let setters = args_of(&args).into_iter().map(|(k, lit)| quote!(.#k(#lit)));
-            let name = sig.ident.to_string();
-            let should_panic = should_panic_of(&attrs);
+            let setters = args.iter().flat_map(|a| &a.args).map(|a| {
+                let (key, lit) = (&a.key, a.value.literal());
+                quote!(.#key(#lit))
+            });
             quote! {
-                #callee(
-                    ::no_leak::__private::TestFn {
-                        module_path: ::core::module_path!(),
-                        name: #name,
-                        should_panic: #should_panic,
-                    },
+                ::no_leak::__private::run_test::<#ret>(
+                    #test,
                     ::no_leak::Config::new() #(#setters)*,
                     || -> #ret #block,
                 )
             }
         }
         Kind::Isolated => quote! {
-            #callee(|| -> #ret #block)
+            ::no_leak::__private::run_isolated::<#ret>(#test, || -> #ret #block)
         },
     };
     quote! {
+        #register
         #(#attrs)*
         #vis #sig {
             #call
@@ -212,7 +232,7 @@ fn item_kind(item: &Item) -> (Span, &'static str) {
 }
 
 /// The item unchanged, plus the errors: one mistake, one message.
-fn fallback(item: TokenStream, errors: &[syn::Error]) -> TokenStream {
+pub fn fallback(item: TokenStream, errors: &[syn::Error]) -> TokenStream {
     let errors = errors.iter().map(syn::Error::to_compile_error);
     quote! {
         #(#errors)*

@@ -71,9 +71,45 @@ pub struct TestFn {
     pub should_panic: ShouldPanic,
 }
 
+impl TestFn {
+    /// Whether `thread` (a libtest thread's name) is this function's own test: the module path
+    /// without the crate's name, then `::` and the function's name (`tests::it`, or `it` at the
+    /// root of an integration-test file).
+    fn is_named(&self, thread: &str) -> bool {
+        let module = self.module_path.split_once("::").map_or("", |(_, m)| m);
+        match thread.strip_suffix(self.name) {
+            Some("") => module.is_empty(),
+            Some(prefix) => prefix.strip_suffix("::") == Some(module),
+            None => false,
+        }
+    }
+
+    /// Panics unless this function runs as its own test. `#[no_leak]` makes a function a test;
+    /// called from another test it would measure, or re-run in a child process, the whole
+    /// calling test rather than itself. A program's main thread may call it, and measures in
+    /// place.
+    #[track_caller]
+    fn check_caller(&self, what: &str) {
+        let thread = std::thread::current();
+        let caller = match thread.name() {
+            Some(name) if name == "main" || self.is_named(name) => return,
+            Some(name) => format!("`{name}`"),
+            None => "an unnamed thread".to_string(),
+        };
+        panic!(
+            "no_leak: `{what}` fn `{}` was called from {caller}, not run as its own test; {what} makes a function a \
+             test of its own, run by the test harness, not a helper to call. Call an undecorated \
+             helper instead, and to check it for leaks inside a test, wrap the call: \
+             `no_leak::check(|| {}())`",
+            self.name, self.name
+        );
+    }
+}
+
 /// The body of a `#[no_leak]` test.
 #[track_caller]
 pub fn run_test<R: Outcome>(test: TestFn, config: Config, mut body: impl FnMut() -> R) -> R {
+    test.check_caller("#[no_leak]");
     if env::is_off() {
         return body();
     }
@@ -91,7 +127,8 @@ pub fn run_test<R: Outcome>(test: TestFn, config: Config, mut body: impl FnMut()
 
 /// The body of a `#[no_leak::isolated]` test: run once, alone in its own process.
 #[track_caller]
-pub fn run_isolated<R: Outcome>(body: impl FnOnce() -> R) -> R {
+pub fn run_isolated<R: Outcome>(test: TestFn, body: impl FnOnce() -> R) -> R {
+    test.check_caller("#[no_leak::isolated]");
     if env::is_off() {
         return body();
     }
@@ -108,5 +145,79 @@ pub fn run_isolated<R: Outcome>(body: impl FnOnce() -> R) -> R {
         }
         Plan::Here => body(),
         Plan::Isolate(name) => verdict::end(Kind::Closure, &name, in_child::<R>(&name)).conclude(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_fn(module_path: &'static str, name: &'static str) -> TestFn {
+        TestFn {
+            module_path,
+            name,
+            should_panic: ShouldPanic::No,
+        }
+    }
+
+    #[test]
+    fn a_test_thread_is_named_by_the_module_path_without_the_crate() {
+        assert!(test_fn("no_leak::a::b", "it").is_named("a::b::it"));
+        assert!(test_fn("corpus", "it").is_named("it"));
+        assert!(test_fn("corpus::m", "case_1").is_named("m::case_1"));
+        assert!(!test_fn("corpus", "it").is_named("m::it"));
+        assert!(!test_fn("corpus::m", "it").is_named("it"));
+        assert!(!test_fn("corpus::m", "it").is_named("xm::it"));
+        assert!(!test_fn("corpus::m", "it").is_named("m::xit"));
+        assert!(!test_fn("corpus", "helper").is_named("other"));
+    }
+
+    #[test]
+    fn its_own_test_thread_passes_the_caller_check() {
+        // This thread is named `isolation::runner::tests::its_own_test_thread_passes_...`.
+        test_fn(
+            module_path!(),
+            "its_own_test_thread_passes_the_caller_check",
+        )
+        .check_caller("#[no_leak]");
+    }
+
+    #[test]
+    fn another_test_thread_fails_the_caller_check_with_a_fix() {
+        let r = std::panic::catch_unwind(|| {
+            test_fn(module_path!(), "helper").check_caller("#[no_leak]")
+        });
+        let msg = r.unwrap_err();
+        let msg = msg.downcast_ref::<String>().unwrap();
+        assert_eq!(
+            msg,
+            "no_leak: `#[no_leak]` fn `helper` was called from \
+             `isolation::runner::tests::another_test_thread_fails_the_caller_check_with_a_fix`, \
+             not run as its own test; #[no_leak] makes a function a test of its own, run by the test harness, not a helper \
+             to call. Call an undecorated helper instead, and to check it for leaks inside a \
+             test, wrap the call: `no_leak::check(|| helper())`"
+        );
+    }
+
+    #[test]
+    fn a_thread_named_main_passes_the_caller_check() {
+        let r = std::thread::Builder::new()
+            .name("main".to_string())
+            .spawn(|| test_fn(module_path!(), "helper").check_caller("#[no_leak]"))
+            .unwrap()
+            .join();
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn an_unnamed_thread_fails_the_caller_check() {
+        let r = std::thread::spawn(|| test_fn(module_path!(), "helper").check_caller("#[no_leak]"))
+            .join();
+        let msg = r.unwrap_err();
+        let msg = msg.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("was called from an unnamed thread, not run as its own test;"),
+            "{msg}"
+        );
     }
 }

@@ -1,10 +1,7 @@
 use no_leak::no_leak;
 
+// An inline module is fine; a module in another file cannot be read by the attribute.
 #[no_leak]
-mod tests {
-    pub fn helper() {}
-}
+mod elsewhere;
 
-fn main() {
-    tests::helper();
-}
+fn main() {}
