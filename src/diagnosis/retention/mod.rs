@@ -270,3 +270,132 @@ fn holder_of_block(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counting::capture::Who;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    static HELD: Mutex<Vec<Box<[u8; 40]>>> = Mutex::new(Vec::new());
+
+    /// Makes room in `HELD` for one more: its buffer is reallocated, and captured.
+    #[inline(never)]
+    fn grow() {
+        let mut held = HELD.lock().unwrap();
+        let more = held.capacity() + 1 - held.len();
+        held.reserve_exact(more);
+    }
+
+    #[inline(never)]
+    fn hold_one() {
+        let b = Box::new([1u8; 40]);
+        HELD.lock().unwrap().push(b);
+    }
+
+    /// Aborts the process if `f` has not returned within `limit`: a deadlock fails loudly
+    /// instead of hanging the suite.
+    fn watchdog<R>(limit: Duration, f: impl FnOnce() -> R) -> R {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let dog = std::thread::spawn(move || {
+            let start = Instant::now();
+            while !d.load(SeqCst) {
+                if start.elapsed() > limit {
+                    eprintln!("watchdog: the scan did not end within {limit:?}: deadlock");
+                    std::process::abort();
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let r = f();
+        done.store(true, SeqCst);
+        dog.join().unwrap();
+        r
+    }
+
+    /// Scans at least `rounds` times while `noise` runs on another thread (until told to stop), and checks
+    /// each time that the block held by `HELD` is named as held by it. Returns how many rounds
+    /// of noise ran while the scans did.
+    fn scans_during(rounds: usize, noise: fn(&AtomicBool, &AtomicU64)) -> u64 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(AtomicU64::new(0));
+        let (s, c) = (stop.clone(), count.clone());
+        let t = std::thread::spawn(move || noise(&s, &c));
+        while count.load(SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let before = count.load(SeqCst);
+        // At least `rounds` scans, and more until the noise has run meanwhile (on a loaded
+        // machine it may not get a core during the first ones).
+        for round in 0.. {
+            if round >= rounds && (count.load(SeqCst) > before || round >= 200) {
+                break;
+            }
+            let marker = 0u8;
+            let entry = std::hint::black_box(std::ptr::addr_of!(marker)) as usize;
+            let capture = Capture::start_within(Who::All, Duration::from_secs(20)).unwrap();
+            grow();
+            let first = capture::next_seq();
+            hold_one();
+            let end = capture::next_seq();
+            let scanned = watchdog(Duration::from_secs(60), || scan(capture, entry));
+            let sites = sites_held(&scanned, first, end);
+            let mine = (sites.iter())
+                .find(|s| {
+                    s.frame
+                        .as_ref()
+                        .is_some_and(|f| f.function.ends_with("hold_one"))
+                })
+                .unwrap_or_else(|| panic!("no site for hold_one in {sites:#?}"));
+            let held = mine.held_by.as_ref().unwrap();
+            assert_eq!(
+                held.holder,
+                Holder::Static("no_leak::diagnosis::retention::tests::HELD".into()),
+                "{mine:#?}"
+            );
+            let via: Vec<&str> = held.via.iter().map(|f| f.function.as_str()).collect();
+            assert_eq!(
+                via,
+                ["no_leak::diagnosis::retention::tests::grow"],
+                "through the Vec's buffer: {mine:#?}"
+            );
+        }
+        let during = count.load(SeqCst) - before;
+        stop.store(true, SeqCst);
+        t.join().unwrap();
+        during
+    }
+
+    #[test]
+    fn a_thread_freeing_in_a_loop_during_the_scan() {
+        fn churn(stop: &AtomicBool, count: &AtomicU64) {
+            while !stop.load(SeqCst) {
+                // Big enough to be unmapped on free, and small ones reused at once.
+                let big = std::hint::black_box(vec![1u8; 300_000]);
+                let small: Vec<Box<u64>> = (0..64).map(Box::new).collect();
+                drop(std::hint::black_box(small));
+                drop(big);
+                count.fetch_add(1, SeqCst);
+            }
+        }
+        let during = scans_during(5, churn);
+        assert!(during > 0, "the freeing thread ran while the scans did");
+    }
+
+    #[test]
+    fn a_thread_symbolizing_during_the_scan() {
+        fn symbolize(stop: &AtomicBool, count: &AtomicU64) {
+            while !stop.load(SeqCst) {
+                // Unwinds and resolves: takes the backtrace crate's lock, and allocates under it.
+                let bt = backtrace::Backtrace::new();
+                std::hint::black_box(bt);
+                count.fetch_add(1, SeqCst);
+            }
+        }
+        let during = scans_during(3, symbolize);
+        assert!(during > 0, "the symbolizing thread ran while the scans did");
+    }
+}
