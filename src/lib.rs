@@ -308,7 +308,8 @@ pub mod report {
     pub use crate::check::report::{Count, Dimension, Report, RunDelta};
     pub use crate::counting::census::{FdInfo, ThreadInfo};
     pub use crate::counting::heap::{HeapSource, Scope};
-    pub use crate::diagnosis::sites::{Frame, Site};
+    pub use crate::diagnosis::retention::{HeldBy, Holder};
+    pub use crate::diagnosis::sites::{Frame, Site}; // -- retention
 }
 
 /// Soak mode's results: the samples and the fitted trends (see [`Config::soak`]).

@@ -250,6 +250,11 @@ pub(crate) fn diagnose<R>(report: &mut Report, meter: &Meter, body: &mut impl Fn
     let blocks = capture.finish();
     report.sites = crate::diagnosis::sites::group(&blocks);
     crate::diagnosis::sites::symbols_used();
+    // -- retention: who holds each heap site's memory (a retention run in a fresh child).
+    if report.exceeds(Dimension::Heap) {
+        crate::diagnosis::retention::attach(&mut report.sites);
+    }
+    // -- end retention
     report.sites_note = if outcome.is_err() {
         Some("the diagnostic run panicked; sites are those live when it did".into())
     } else if report.sites.is_empty() {

@@ -17,6 +17,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::counting::alloc;
@@ -40,7 +41,24 @@ impl Stack {
 pub(crate) struct Block {
     pub(crate) size: usize,
     pub(crate) stack: Stack,
+    // -- retention (diagnosis/retention): where the block is, and when it was captured.
+    /// The block's address.
+    pub(crate) addr: usize,
+    /// Capture order: blocks allocated later have higher numbers (see [`next_seq`]).
+    pub(crate) seq: u64,
+    // -- end retention
 }
+
+// -- retention (diagnosis/retention)
+/// The capture order number the next captured block gets.
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The capture order number the next captured block will get: blocks with `seq >=` this value
+/// were allocated after the call.
+pub(crate) fn next_seq() -> u64 {
+    NEXT_SEQ.load(Ordering::SeqCst)
+}
+// -- end retention
 
 /// Live captured blocks by address. `None` while no session runs.
 static TABLE: Mutex<Option<HashMap<usize, Block>>> = Mutex::new(None);
@@ -100,7 +118,16 @@ pub(crate) fn on_alloc(ptr: usize, size: usize) {
     });
     if let Ok(mut table) = TABLE.lock() {
         if let Some(map) = table.as_mut() {
-            map.insert(ptr, Block { size, stack });
+            let seq = NEXT_SEQ.fetch_add(1, Ordering::SeqCst);
+            map.insert(
+                ptr,
+                Block {
+                    size,
+                    stack,
+                    addr: ptr,
+                    seq,
+                },
+            );
         }
     }
 }
@@ -194,6 +221,19 @@ impl Capture {
             .map(|m| m.values().copied().collect())
             .unwrap_or_default()
     }
+
+    // -- retention (diagnosis/retention)
+    /// Runs `f` on the table of live captured blocks, with the table's lock held: while `f` runs,
+    /// no thread can record an allocation or a free (they wait), so the set of blocks cannot
+    /// change under `f`. What `f` allocates is counted but not captured. `f` must not take the
+    /// backtrace crate's lock (a capturing thread may hold it while it waits for the table).
+    pub(crate) fn with_table<R>(&self, f: impl FnOnce(&HashMap<usize, Block>) -> R) -> R {
+        let _guard = Reentry::enter();
+        let table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+        let empty = HashMap::new();
+        f(table.as_ref().unwrap_or(&empty))
+    }
+    // -- end retention
 
     /// Ends capture and returns the captured blocks still live.
     pub(crate) fn finish(self) -> Vec<Block> {

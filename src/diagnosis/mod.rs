@@ -3,4 +3,5 @@
 //! [`crate::profile`].
 
 pub mod profile;
+pub(crate) mod retention;
 pub(crate) mod sites;

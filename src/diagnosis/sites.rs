@@ -49,6 +49,11 @@ pub struct Site {
     pub context: Vec<Frame>,
     /// The allocation was made while spawning a thread: `frame` is the spawn site.
     pub spawns_thread: bool,
+    // -- retention (diagnosis/retention)
+    /// Who holds this site's memory (a static, a thread, a cycle, nothing), for the heap sites of a
+    /// failing `#[no_leak]` test; `None` where it was not looked for.
+    pub held_by: Option<crate::diagnosis::retention::HeldBy>,
+    // -- end retention
 }
 
 /// Frames of context kept under each site.
@@ -182,6 +187,7 @@ pub(crate) fn site_of(frames: &[Frame]) -> Site {
         frame,
         context,
         spawns_thread,
+        held_by: None,
     }
 }
 

@@ -124,7 +124,9 @@ fn replay(name: &str, stdout: &[u8], stderr: &[u8]) {
         if bare == "running 1 test" || (bare.is_empty() && body.is_empty()) {
             continue;
         }
-        let libtest = line.strip_prefix(&started).and_then(|r| r.split_once("... "));
+        let libtest = line
+            .strip_prefix(&started)
+            .and_then(|r| r.split_once("... "));
         if let Some((_, rest)) = libtest {
             body.push_str(rest);
             continue;

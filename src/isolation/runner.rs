@@ -115,6 +115,15 @@ pub fn run_test<R: Outcome>(test: TestFn, config: Config, mut body: impl FnMut()
     }
     let kind = Kind::Test(test.should_panic);
     let name = test_name();
+    // -- retention: a retention child runs the body with capture on and exits; elsewhere the
+    // diagnostic run may start one for this test.
+    if let Some(out) = crate::diagnosis::retention::child_output() {
+        let c = config.with_environment();
+        let runs = c.warmup + c.runs;
+        crate::diagnosis::retention::run_child(runs, &out, &mut || body().failure().is_none());
+    }
+    let _retention = crate::diagnosis::retention::ForTest::enter(&name);
+    // -- end retention
     match plan() {
         Plan::Child(path) => {
             let ending = verdict::end(kind, &name, measure_here(&config, &mut body));

@@ -10,6 +10,8 @@ use std::io::Write as _;
 
 use crate::check::report::{Count, Report};
 use crate::counting::heap::Scope;
+use crate::diagnosis::retention::{HeldBy, Holder}; // -- retention
+use crate::diagnosis::sites::Frame; // -- retention
 
 /// The variable naming the file to append to.
 pub(crate) const VAR: &str = "NO_LEAK_REPORT";
@@ -76,8 +78,8 @@ pub(crate) fn report_line(r: &Report, outcome: &str, verdict: &str) -> String {
                 None => ("null".into(), "null".into(), "null".into()),
             };
             format!(
-                "{{\"bytes\":{},\"blocks\":{},\"file\":{file},\"line\":{line},\"function\":{function},\"spawns_thread\":{}}}",
-                s.bytes, s.blocks, s.spawns_thread
+                "{{\"bytes\":{},\"blocks\":{},\"file\":{file},\"line\":{line},\"function\":{function},\"spawns_thread\":{},\"held_by\":{}}}",
+                s.bytes, s.blocks, s.spawns_thread, held_by(s.held_by.as_ref())
             )
         })
         .collect();
@@ -142,6 +144,37 @@ fn one_time(r: &Report) -> String {
         o.run
     )
 }
+
+// -- retention
+fn frame(f: &Frame) -> String {
+    format!(
+        "{{\"file\":{},\"line\":{},\"function\":{}}}",
+        f.file.as_deref().map_or("null".into(), string),
+        opt(f.line),
+        string(&f.function)
+    )
+}
+
+/// A site's `held_by`: `{"kind": ..., <details>, "via": [frames], "blocks": n}`, or `null`.
+fn held_by(h: Option<&HeldBy>) -> String {
+    let Some(h) = h else {
+        return "null".into();
+    };
+    let frames = |fs: &[Frame]| fs.iter().map(frame).collect::<Vec<_>>().join(",");
+    let detail = match &h.holder {
+        Holder::Static(name) | Holder::Thread(name) => format!(",\"name\":{}", string(name)),
+        Holder::Cycle(members) => format!(",\"members\":[{}]", frames(members)),
+        Holder::NotDetermined(why) => format!(",\"why\":{}", string(why)),
+        _ => String::new(),
+    };
+    format!(
+        "{{\"kind\":{}{detail},\"via\":[{}],\"blocks\":{}}}",
+        string(h.holder.kind()),
+        frames(&h.via),
+        h.blocks
+    )
+}
+// -- end retention
 
 /// One line for a test whose body failed, or whose child crashed, before a report existed.
 pub(crate) fn failure_line(test: &str, outcome: &str, verdict: &str, message: &str) -> String {

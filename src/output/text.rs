@@ -7,7 +7,8 @@ use crate::check::report::{Dimension, Report, WindowGrowth};
 use crate::check::soak::{SoakReport, Trend};
 use crate::counting::census::ThreadInfo;
 use crate::counting::heap::Scope;
-use crate::diagnosis::sites::Site;
+use crate::diagnosis::retention::{HeldBy, Holder}; // -- retention
+use crate::diagnosis::sites::{Frame, Site};
 
 fn signed(n: i64) -> String {
     if n > 0 {
@@ -276,11 +277,58 @@ fn write_site(f: Out, s: &Site) -> fmt::Result {
             s.bytes, s.blocks
         )?,
     }
+    // -- retention
+    if let Some(h) = &s.held_by {
+        writeln!(f, "        {}", held_by(h, s.blocks))?;
+    }
+    // -- end retention
     for c in &s.context {
         writeln!(f, "        from {} ({})", c.location(), c.function)?;
     }
     Ok(())
 }
+
+// -- retention
+/// At most this many blocks of a chain are named; the rest are "...".
+const MAX_VIA: usize = 3;
+
+/// One line: who holds a site's memory, and through which blocks.
+fn held_by(h: &HeldBy, site_blocks: u64) -> String {
+    let locations = |frames: &[Frame]| {
+        let mut l: Vec<String> = frames.iter().take(MAX_VIA).map(Frame::location).collect();
+        if frames.len() > MAX_VIA {
+            l.push("...".into());
+        }
+        l
+    };
+    let via = if h.via.is_empty() {
+        String::new()
+    } else {
+        format!(", via {}", locations(&h.via).join(" -> "))
+    };
+    let mut line = match &h.holder {
+        Holder::Static(name) => format!("held by static {name}{via}"),
+        Holder::Thread(name) => format!("held by thread \"{name}\"{via}"),
+        Holder::Cycle(members) if h.via.is_empty() => format!(
+            "in a cycle of blocks allocated at {}",
+            locations(members).join(", ")
+        ),
+        Holder::Cycle(members) => format!(
+            "held by a cycle of blocks allocated at {}{via}",
+            locations(members).join(", ")
+        ),
+        Holder::Unreachable if h.via.is_empty() => {
+            "unreachable: nothing points at it (Box::leak, mem::forget, a lost raw pointer)".into()
+        }
+        Holder::Unreachable => format!("unreachable: held only by a block nothing points at{via}"),
+        Holder::NotDetermined(why) => format!("held by: not determined ({why})"),
+    };
+    if h.blocks > 0 && h.blocks < site_blocks {
+        line.push_str(&format!(" ({} of {site_blocks} blocks)", h.blocks));
+    }
+    line
+}
+// -- end retention
 
 fn write_settled(f: Out, r: &Report) -> fmt::Result {
     if r.settle_wait.is_zero() {
