@@ -47,6 +47,11 @@ pub(crate) fn measure<R: Outcome>(
     };
     let census_on = scope == Scope::Process;
 
+    // Cross-thread frees: from the first warmup to the last measured run, a free on another thread
+    // of a block this thread allocated counts as freed in the calling-thread reading.
+    let remote = (scope == Scope::CallingThread && source == HeapSource::NoLeak)
+        .then(crate::counting::remote::Window::open)
+        .flatten();
     for _ in 0..cfg.warmup {
         let r = body();
         if r.failure().is_some() {
@@ -116,6 +121,7 @@ pub(crate) fn measure<R: Outcome>(
     }
     drop(peak_window);
     drop(thread_peak);
+    drop(remote);
     let peak_bytes = deltas.iter().filter_map(|d| d.peak_bytes).max();
 
     // Settling re-reads the heap, so until the verdict is final the set of this function's own live
