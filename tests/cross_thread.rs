@@ -44,18 +44,6 @@ fn in_shared_process() -> bool {
     false
 }
 
-/// Makes this thread block once on a channel, so that the channel machinery's per-thread context
-/// (allocated the first time a thread really waits, and kept) exists before a check starts.
-fn block_once() {
-    let (tx, rx) = sync_channel::<()>(0);
-    let t = thread::spawn(move || {
-        thread::sleep(std::time::Duration::from_millis(20));
-        tx.send(()).unwrap();
-    });
-    rx.recv().unwrap();
-    t.join().unwrap();
-}
-
 /// Asserts calling-thread scope and exact net heap growth (bytes, blocks), per run too.
 fn assert_net(r: &Report, bytes: i64, blocks: i64) {
     assert_eq!(r.scope(), Scope::CallingThread, "{r}");
@@ -106,7 +94,9 @@ fn check_passes_when_a_spawned_thread_frees_the_block() {
 
 /// A message through a fresh unbounded channel, dropped by the receiving thread: the message, the
 /// channel's block and its shared state are all allocated here and freed by whichever side
-/// drops last.
+/// drops last. (The receiver starts after the send, so it never waits: a waiting receiver
+/// allocates the channel's waker list on its own thread, which this thread then frees; see
+/// `block_allocated_elsewhere_and_freed_here_counts_as_freed_here`.)
 #[test]
 fn message_dropped_by_the_receiver_is_not_a_leak() {
     if !in_shared_process() {
@@ -114,11 +104,11 @@ fn message_dropped_by_the_receiver_is_not_a_leak() {
     }
     let r = Config::new().measure(|| {
         let (tx, rx) = channel::<Vec<u8>>();
+        tx.send(vec![3u8; 300]).unwrap();
         let receiver = thread::spawn(move || {
             let msg = rx.recv().unwrap();
             assert_eq!(msg.len(), 300);
         });
-        tx.send(vec![3u8; 300]).unwrap();
         drop(tx);
         receiver.join().unwrap();
     });
@@ -161,6 +151,17 @@ impl Pool {
         }
     }
 
+    /// Makes the calling thread wait once for a result, before any check: the channel's waker list
+    /// and this thread's channel context are allocated the first time it really waits.
+    fn warm(&self) {
+        let job: Job = Box::new(|| {
+            thread::sleep(std::time::Duration::from_millis(20));
+            1
+        });
+        self.jobs.as_ref().unwrap().send(job).unwrap();
+        assert_eq!(self.results.recv().unwrap(), 1);
+    }
+
     /// Sums `chunks` vectors of `len` numbers, each summed by whichever worker takes it.
     fn sum_chunks(&self, chunks: u64, len: usize) -> u64 {
         for c in 0..chunks {
@@ -187,7 +188,7 @@ fn jobs_run_and_freed_by_pool_workers_are_not_a_leak() {
         return;
     }
     let pool = Pool::new(2);
-    block_once();
+    pool.warm();
     let r = Config::new().measure(|| {
         assert_eq!(pool.sum_chunks(8, 50), 8 * 1225 + 50 * 28);
     });
@@ -206,7 +207,7 @@ fn leak_on_the_calling_thread_is_caught_with_exact_bytes_and_blocks() {
         return;
     }
     let pool = Pool::new(2);
-    block_once();
+    pool.warm();
     let mut kept: Vec<Box<[u8; 40]>> = Vec::with_capacity(64);
     let r = Config::new().measure(|| {
         // Work freed by the workers, and one 40-byte block per run kept here.
@@ -229,22 +230,28 @@ fn block_kept_alive_by_another_thread_is_still_a_leak() {
     }
     let (tx, rx) = channel::<Box<[u8; 24]>>();
     let (kept_tx, kept_rx) = sync_channel::<()>(64);
-    block_once();
     let keeper = thread::spawn(move || {
         let mut kept = Vec::with_capacity(64);
         for b in rx {
+            if kept.is_empty() {
+                // The first one comes before the check: make the sender wait for it, so that its
+                // channel context and waker list exist before the check starts.
+                thread::sleep(std::time::Duration::from_millis(20));
+            }
             kept.push(b);
             kept_tx.send(()).unwrap();
         }
         kept.len()
     });
+    tx.send(Box::new([0u8; 24])).unwrap();
+    kept_rx.recv().unwrap();
     let r = Config::new().measure(|| {
         tx.send(Box::new([2u8; 24])).unwrap();
         kept_rx.recv().unwrap();
     });
     drop(tx);
-    // 3 warmup runs, 5 measured, and the diagnostic run that follows a leak.
-    assert_eq!(keeper.join().unwrap(), 9);
+    // One before the check, 3 warmup runs, 5 measured, and the diagnostic run after a leak.
+    assert_eq!(keeper.join().unwrap(), 10);
     // The 9 boxes fit in the channel's first block (allocated in the first warmup run).
     assert_net(&r, 5 * 24, 5);
     assert!(r.is_leak(), "{r}");
@@ -270,6 +277,38 @@ fn blocks_allocated_before_the_check_and_freed_elsewhere_do_not_count() {
     });
     assert!(before.is_empty(), "every run handed one over");
     assert_net(&r, 0, 0);
+}
+
+/// The limit, pinned: calling-thread scope counts what this thread frees, whoever allocated it.
+/// A block another thread allocated and this thread frees lowers this thread's count (it can
+/// offset a leak of the same size here). A helper thread allocates a 64-byte box per run and
+/// hands it over through a channel buffer that exists before the check.
+#[test]
+fn block_allocated_elsewhere_and_freed_here_counts_as_freed_here() {
+    if !in_shared_process() {
+        return;
+    }
+    let (ask_tx, ask_rx) = sync_channel::<()>(16);
+    let (box_tx, box_rx) = sync_channel::<Box<[u8; 64]>>(16);
+    let helper = thread::spawn(move || {
+        for (i, ()) in ask_rx.into_iter().enumerate() {
+            if i == 0 {
+                thread::sleep(std::time::Duration::from_millis(20));
+            }
+            box_tx.send(Box::new([8u8; 64])).unwrap();
+        }
+    });
+    // This thread waits once before the check (see `Pool::warm`).
+    ask_tx.send(()).unwrap();
+    drop(box_rx.recv().unwrap());
+    let r = Config::new().measure(|| {
+        ask_tx.send(()).unwrap();
+        drop(box_rx.recv().unwrap());
+    });
+    drop(ask_tx);
+    helper.join().unwrap();
+    assert_net(&r, -5 * 64, -5);
+    assert!(!r.is_leak(), "{r}");
 }
 
 // --- (5) several windows at once, on different threads ---------------------------------------
