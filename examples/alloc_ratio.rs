@@ -25,6 +25,18 @@
 //!   machine was busy, and at 2 threads it means the two did not always run at the same time, so
 //!   contention is understated.
 //!
+//! Then, unless `--no-window`, what a cross-thread window costs while it is open (a check in
+//! calling-thread scope opens one from its first warmup run to its last measured run; see
+//! `src/counting/remote.rs`), with `N / 10` operations per measurement, wall time, not gated:
+//!
+//! * `pair` on the window's own thread (every allocation remembered, every free forgotten);
+//! * `pair` on another thread while a window is open elsewhere (each free reads the filter);
+//! * `handoff`: one thread allocates 1000 blocks, another frees them, over and over (with the
+//!   allocating thread in a window, every free is of a remembered block and credits it).
+//!
+//! Each row gives the system allocator, no_leak with no window open, and no_leak with the window,
+//! measured side by side in every round.
+//!
 //! Prints a table of median ns per allocate+free and the ratios to the system allocator. Exits
 //! with status 1 if no_leak's ratio exceeds `X` (default 1.10) on the `pair` workload at either
 //! thread count, so a script can gate on it; status 2 for bad arguments. The `batch` workload is
@@ -153,6 +165,7 @@ struct Args {
     blocks: u64,
     rounds: usize,
     max_ratio: f64,
+    window: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -160,6 +173,7 @@ fn parse_args() -> Result<Args, String> {
         blocks: 20_000_000,
         rounds: 7,
         max_ratio: 1.10,
+        window: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -170,8 +184,12 @@ fn parse_args() -> Result<Args, String> {
             "--max-ratio" => {
                 a.max_ratio = value()?.parse().map_err(|e| format!("--max-ratio: {e}"))?
             }
+            "--no-window" => a.window = false,
             "-h" | "--help" => {
-                return Err("usage: alloc_ratio [--iters N] [--rounds R] [--max-ratio X]".into())
+                return Err(
+                    "usage: alloc_ratio [--iters N] [--rounds R] [--max-ratio X] [--no-window]"
+                        .into(),
+                )
             }
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -290,6 +308,9 @@ fn main() {
              run at the same time, which understates contention"
         );
     }
+    if args.window {
+        window::report(args.blocks / 10, args.rounds);
+    }
     println!();
     if failed.is_empty() {
         println!(
@@ -303,5 +324,159 @@ fn main() {
             failed.join("; ")
         );
         std::process::exit(1);
+    }
+}
+
+/// What a cross-thread window costs while it is open.
+mod window {
+    use std::alloc::GlobalAlloc;
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::{Arc, Barrier};
+    use std::time::Instant;
+
+    use no_leak::report::Scope;
+
+    use super::median;
+    use crate::workloads::{layout, pair, BATCH, OURS, SYS};
+
+    /// Runs `f` inside a check in calling-thread scope, on a thread named `window`: during the
+    /// check's first warmup run, when its cross-thread window is open.
+    fn in_window<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .name("window".into())
+            .spawn(move || {
+                let (mut f, mut out) = (Some(f), None);
+                let r = no_leak::Config::new().measure(|| {
+                    if let Some(f) = f.take() {
+                        out = Some(f());
+                    }
+                });
+                assert_eq!(r.scope(), Scope::CallingThread, "no window without it");
+                out.unwrap()
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    /// Wall ns per alloc+free of `pair` on a thread of its own.
+    fn pair_ns<A: GlobalAlloc + Sync>(a: &'static A, n: u64, window: bool) -> f64 {
+        let timed = move || {
+            pair(a, 1000);
+            let t = Instant::now();
+            pair(a, n);
+            t.elapsed().as_nanos() as f64 / n as f64
+        };
+        if window {
+            in_window(timed)
+        } else {
+            std::thread::spawn(timed).join().unwrap()
+        }
+    }
+
+    /// `pair_ns` on this thread while another thread has a window open.
+    fn pair_elsewhere_ns(n: u64) -> f64 {
+        let (open, done) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+        let (o, d) = (open.clone(), done.clone());
+        let w = std::thread::spawn(move || {
+            in_window(move || {
+                o.wait();
+                d.wait();
+            })
+        });
+        open.wait();
+        let ns = pair_ns(&OURS, n, false);
+        done.wait();
+        w.join().unwrap();
+        ns
+    }
+
+    /// Wall ns per block: one thread allocates `BATCH` blocks, another frees them, `n / BATCH`
+    /// times; the allocating thread in a window if `window`.
+    fn handoff_ns<A: GlobalAlloc + Sync>(a: &'static A, n: u64, window: bool) -> f64 {
+        let shared = Arc::new((
+            Barrier::new(2),
+            (0..BATCH).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>(),
+        ));
+        let batches = (n / BATCH as u64).max(1);
+        let s = shared.clone();
+        let freer = std::thread::spawn(move || {
+            for _ in 0..batches {
+                s.0.wait();
+                for p in &s.1 {
+                    // SAFETY: each pointer came from `a.alloc(layout())` on the other thread,
+                    // handed over by the barrier, and is freed once.
+                    unsafe { a.dealloc(p.load(SeqCst) as *mut u8, layout()) };
+                }
+                s.0.wait();
+            }
+        });
+        let allocate = move || {
+            let t = Instant::now();
+            for _ in 0..batches {
+                for p in &shared.1 {
+                    // SAFETY: `layout()` has a non-zero size.
+                    let b = unsafe { a.alloc(layout()) };
+                    assert!(!b.is_null());
+                    p.store(b as usize, SeqCst);
+                }
+                shared.0.wait();
+                shared.0.wait();
+            }
+            t.elapsed().as_nanos() as f64 / (batches * BATCH as u64) as f64
+        };
+        let ns = if window {
+            in_window(allocate)
+        } else {
+            allocate()
+        };
+        freer.join().unwrap();
+        ns
+    }
+
+    /// Measures and prints the three rows, each `rounds` times side by side.
+    pub fn report(n: u64, rounds: usize) {
+        type Cell = (&'static str, fn(u64) -> [f64; 3]);
+        let cells: [Cell; 3] = [
+            ("pair, window thread", |n| {
+                [
+                    pair_ns(&SYS, n, false),
+                    pair_ns(&OURS, n, false),
+                    pair_ns(&OURS, n, true),
+                ]
+            }),
+            ("pair, other thread", |n| {
+                [
+                    pair_ns(&SYS, n, false),
+                    pair_ns(&OURS, n, false),
+                    pair_elsewhere_ns(n),
+                ]
+            }),
+            ("handoff", |n| {
+                [
+                    handoff_ns(&SYS, n, false),
+                    handoff_ns(&OURS, n, false),
+                    handoff_ns(&OURS, n, true),
+                ]
+            }),
+        ];
+        println!();
+        println!(
+            "while a cross-thread window is open: median wall ns per alloc+free, {n} per \
+             measurement, {rounds} rounds"
+        );
+        println!(
+            "{:<20} | {:>8} {:>8} {:>8} | {:>14} {:>14}",
+            "workload", "system", "no_leak", "window", "window/no_leak", "window/system"
+        );
+        for (name, f) in cells {
+            let samples: Vec<[f64; 3]> = (0..rounds).map(|_| f(n)).collect();
+            let [sys, ours, win] = [0, 1, 2].map(|i| median(samples.iter().map(|s| s[i])));
+            println!(
+                "{name:<20} | {sys:>8.2} {ours:>8.2} {win:>8.2} | {:>13.2}x {:>13.2}x",
+                win / ours,
+                win / sys
+            );
+        }
     }
 }

@@ -53,6 +53,11 @@ pub(crate) fn measure<R: Outcome>(
     } else {
         None
     };
+    // Cross-thread frees: from the first warmup run to the end of the check, a free on another
+    // thread of a block this thread allocated counts as freed in the calling-thread reading.
+    let _remote = (scope == Scope::CallingThread && source == HeapSource::NoLeak)
+        .then(crate::counting::remote::Window::open)
+        .flatten();
     for _ in 0..cfg.warmup {
         run(&mut body)?;
     }

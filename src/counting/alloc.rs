@@ -16,11 +16,26 @@
 //! its slot back (late thread-local destructors), go to a shared overflow record updated with
 //! atomic read-modify-write operations: rare, and still exact.
 //!
+//! A thread's own reading ([`thread_totals`]) adds the *credits* in its slot: frees, on other
+//! threads, of blocks it allocated while a cross-thread window was open (see
+//! [`remote`](crate::counting::remote)). Credits live on the slot's second cache line, written
+//! with atomic adds by the freeing threads; the process-wide sum never reads them, so no free is
+//! counted twice.
+//!
+//! The hot path (no hook on) is one thread-local load, two plain adds on the thread's own line and
+//! one relaxed load of the hook byte. To check it in the generated code, build
+//! `cargo build --release --example alloc_ratio` and disassemble `workloads::pair` for
+//! `CountingAlloc` (`objdump -d -C target/release/examples/alloc_ratio`): between the calls to
+//! `malloc` and `free` there is a `%fs:` load, a compare, `addq`/`incq` on the slot, and a
+//! `movzbl`/`test` of the hook byte; everything else sits behind a not-taken branch.
+//!
 //! There is no per-allocation header: sizes come from the [`Layout`] passed to `dealloc`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
+
+use crate::counting::remote;
 
 /// A [`GlobalAlloc`] that counts live bytes and blocks for no_leak, then forwards to `A`.
 ///
@@ -106,6 +121,15 @@ impl Counters {
     }
 }
 
+/// Frees, on other threads, of blocks the slot's owner allocated inside a cross-thread window:
+/// written by those threads with atomic adds (rare), on a line of its own so that they never
+/// contend with the owner's counters.
+#[repr(C, align(64))]
+struct Credit {
+    bytes: AtomicU64,
+    blocks: AtomicU64,
+}
+
 /// Counters for one thread at a time. Only the owning thread writes them; any thread may read
 /// them. Aligned to 128 bytes so that neighbouring slots, and the adjacent-line prefetcher, never
 /// make two cores share a line.
@@ -120,6 +144,10 @@ pub(crate) struct Slot {
     owned: AtomicU32,
     /// The OS thread id of the owner is the process id: the owner is the main thread.
     is_main: AtomicBool,
+    /// Cross-thread windows open on the owner (nested), written by the owner only.
+    window: AtomicU32,
+    /// On the slot's second line.
+    credit: Credit,
 }
 
 impl Slot {
@@ -130,6 +158,11 @@ impl Slot {
             peak_on: AtomicBool::new(false),
             owned: AtomicU32::new(0),
             is_main: AtomicBool::new(false),
+            window: AtomicU32::new(0),
+            credit: Credit {
+                bytes: AtomicU64::new(0),
+                blocks: AtomicU64::new(0),
+            },
         }
     }
 
@@ -137,17 +170,39 @@ impl Slot {
     #[cold]
     fn track_peak(&self) {
         if self.peak_on.load(Relaxed) {
-            let net = self.read().live_bytes();
+            let net = self.own().live_bytes();
             if net > self.peak_net.load(Relaxed) {
                 self.peak_net.store(net, Relaxed);
             }
         }
     }
 
+    /// The slot's counters: what its owners allocated and freed themselves.
     fn read(&self) -> Totals {
         self.counters.read()
     }
+
+    /// The owner's reading: its counters, with the credits as frees.
+    fn own(&self) -> Totals {
+        let mut t = self.read();
+        t.free_bytes = t.free_bytes.wrapping_add(self.credit.bytes.load(Relaxed));
+        t.free_blocks = t.free_blocks.wrapping_add(self.credit.blocks.load(Relaxed));
+        t
+    }
+
+    /// Another thread freed a block of `size` bytes that this slot's owner allocated.
+    fn credit(&self, size: usize) {
+        self.credit.bytes.fetch_add(size as u64, Relaxed);
+        self.credit.blocks.fetch_add(1, Relaxed);
+    }
+
+    fn index(&self) -> u32 {
+        let base = SLOT_TABLE.as_ptr() as usize;
+        ((self as *const Slot as usize - base) / std::mem::size_of::<Slot>()) as u32
+    }
 }
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 128);
 
 pub(crate) const SLOTS: usize = 512;
 static SLOT_TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
@@ -175,6 +230,9 @@ pub(crate) const CAPTURE_THREAD: u8 = 16;
 const CAPTURE_BITS: u8 = CAPTURE_ALL | CAPTURE_NOT_MAIN | CAPTURE_THREAD;
 /// Some thread measures its own peak ([`ThreadPeak`]): slots with `peak_on` track it.
 const PEAK_THREADS: u8 = 32;
+/// Some thread has a cross-thread window open (see `remote`): slots with `window` remember their
+/// allocations, and every free looks for a remembered block.
+const REMOTE: u8 = 64;
 /// How many [`ThreadPeak`] windows are open.
 static THREAD_PEAK_WINDOWS: AtomicU32 = AtomicU32::new(0);
 static LIVE: AtomicI64 = AtomicI64::new(0);
@@ -200,6 +258,11 @@ impl Drop for Releaser {
         let _ = MY_SLOT.try_with(|s| {
             let v = s.replace(RELEASED);
             if let Some(slot) = slot_from(v) {
+                // A window left open (its guard leaked): drop its entries before the slot can
+                // pass to another thread, so that no credit meant for this one lands there.
+                if slot.window.swap(0, Relaxed) != 0 {
+                    remote::close(slot.index());
+                }
                 slot.is_main.store(false, Relaxed);
                 slot.owned.store(0, Release);
             }
@@ -316,6 +379,11 @@ fn covers(hooks: u8, all: u8, not_main: u8, slot: Option<&Slot>) -> bool {
 
 #[cold]
 fn hooks_on_alloc(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize) {
+    if hooks & REMOTE != 0 {
+        if let Some(s) = slot.filter(|s| s.window.load(Relaxed) != 0) {
+            remote::remember(s.index(), ptr as usize, size);
+        }
+    }
     if hooks & PEAK_THREADS != 0 {
         if let Some(s) = slot {
             s.track_peak();
@@ -335,6 +403,11 @@ fn hooks_on_alloc(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize) {
 
 #[cold]
 fn hooks_on_free(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize) {
+    if hooks & REMOTE != 0 {
+        remote::forget(ptr as usize, slot.map(Slot::index), |owner, size| {
+            SLOT_TABLE[owner as usize].credit(size)
+        });
+    }
     if covers(hooks, PEAK_ALL, PEAK_NOT_MAIN, slot) {
         LIVE.fetch_sub(size as i64, Relaxed);
     }
@@ -354,10 +427,45 @@ pub(crate) fn capture_off() {
     HOOKS.fetch_and(!CAPTURE_BITS, SeqCst);
 }
 
+/// Turns the cross-thread hook on or off (by `remote`, under its lock, as windows come and go).
+pub(crate) fn remote_hook(on: bool) {
+    if on {
+        HOOKS.fetch_or(REMOTE, SeqCst);
+    } else {
+        HOOKS.fetch_and(!REMOTE, SeqCst);
+    }
+}
+
+/// The calling thread enters a cross-thread window: its slot's index, and whether the window is
+/// the outermost one; `None` if the thread has no slot.
+pub(crate) fn enter_window() -> Option<(u32, bool)> {
+    let slot = my_slot()?;
+    let depth = slot.window.load(Relaxed);
+    slot.window.store(depth + 1, Relaxed);
+    Some((slot.index(), depth == 0))
+}
+
+/// The calling thread, owner of slot `owner`, leaves a window; true if it was the outermost.
+pub(crate) fn leave_window(owner: u32) -> bool {
+    let slot = &SLOT_TABLE[owner as usize];
+    let depth = slot.window.load(Relaxed);
+    if depth == 0 {
+        // Already closed by the slot's release (the thread is exiting).
+        return false;
+    }
+    slot.window.store(depth - 1, Relaxed);
+    depth == 1
+}
+
 // SAFETY: every method forwards to `inner` with the caller's arguments unchanged and returns its
 // result unchanged, so `CountingAlloc<A>` upholds exactly the contract `A` upholds. The counting
-// around the calls never allocates (it only touches static atomics and a const thread-local) and
+// around the calls never allocates through the global allocator (it touches static atomics, a
+// const thread-local, and the cross-thread table, whose storage comes from `System` directly) and
 // never unwinds.
+//
+// A free is counted *before* the block goes back to `inner`: while a hook is on, counting it may
+// retire a record of the block (the cross-thread table, the capture table), which must happen
+// before `inner` can hand the same address to another thread that records it anew.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -381,19 +489,22 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count::<false>(ptr, layout.size());
         // SAFETY: forwarded; the caller guarantees `ptr` came from this allocator with `layout`.
         unsafe { self.inner.dealloc(ptr, layout) };
-        count::<false>(ptr, layout.size());
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // Counted as a free of the old block and an allocation of the new one: live blocks stay
+        // the same, live bytes move by the difference. The free first, as in `dealloc`.
+        count::<false>(ptr, layout.size());
         // SAFETY: forwarded; the caller upholds `realloc`'s contract for `inner` as well.
         let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            // Counted as a free of the old block and an allocation of the new one: live blocks
-            // stay the same, live bytes move by the difference.
-            count::<false>(ptr, layout.size());
+        if p.is_null() {
+            // The old block is still live: it counts again as allocated, by this thread.
+            count::<true>(ptr, layout.size());
+        } else {
             count::<true>(p, new_size);
         }
         p
@@ -461,9 +572,10 @@ pub(crate) fn process_totals(exclude_main: bool) -> Totals {
     t
 }
 
-/// The calling thread's own counters, or `None` if it has no slot.
+/// The calling thread's own reading, or `None` if it has no slot: its counters, with frees on
+/// other threads of the blocks it allocated inside a cross-thread window counted as its frees.
 pub(crate) fn thread_totals() -> Option<Totals> {
-    my_slot().map(Slot::read)
+    my_slot().map(Slot::own)
 }
 
 /// The calling thread measures its own high-water mark while this guard lives.
@@ -487,7 +599,7 @@ impl ThreadPeak {
 
     /// Begins a run: the high-water mark restarts at the thread's live bytes now, returned.
     pub(crate) fn reset(&self) -> i64 {
-        let net = self.slot.read().live_bytes();
+        let net = self.slot.own().live_bytes();
         self.slot.peak_net.store(net, Relaxed);
         net
     }
@@ -640,5 +752,209 @@ mod tests {
             .position(|s| std::ptr::eq(s, mine))
             .unwrap();
         assert_eq!(mine.peak_net.load(Relaxed), before[i]);
+    }
+
+    /// A helper thread that frees (or grows) whatever the test hands it, synchronised by barriers
+    /// (which never allocate), so that nothing else moves the counters in between.
+    struct Helper {
+        hand: std::sync::Arc<(std::sync::Barrier, std::sync::atomic::AtomicUsize)>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Helper {
+        /// `work` gets each pointer handed over, on the helper thread.
+        fn new(work: fn(usize)) -> Helper {
+            let hand = std::sync::Arc::new((
+                std::sync::Barrier::new(2),
+                std::sync::atomic::AtomicUsize::new(0),
+            ));
+            let h = hand.clone();
+            let thread = std::thread::spawn(move || loop {
+                h.0.wait();
+                let p = h.1.load(SeqCst);
+                if p == 0 {
+                    return;
+                }
+                work(p);
+                h.0.wait();
+            });
+            Helper {
+                hand,
+                thread: Some(thread),
+            }
+        }
+
+        /// Hands `p` over and waits until the helper is done with it.
+        fn run(&self, p: usize) {
+            self.hand.1.store(p, SeqCst);
+            self.hand.0.wait();
+            self.hand.0.wait();
+        }
+    }
+
+    impl Drop for Helper {
+        fn drop(&mut self) {
+            self.hand.1.store(0, SeqCst);
+            self.hand.0.wait();
+            self.thread.take().unwrap().join().unwrap();
+        }
+    }
+
+    fn free_box48(p: usize) {
+        // SAFETY: `p` came from `Box::into_raw` of a `Box<[u8; 48]>` and is freed once, here.
+        drop(unsafe { Box::from_raw(p as *mut [u8; 48]) });
+    }
+
+    #[test]
+    fn free_on_another_thread_credits_the_window_owner_once() {
+        let helper = Helper::new(free_box48);
+        let slot = my_slot().unwrap();
+        let window = remote::Window::open().unwrap();
+        let (counters, own) = (slot.read(), slot.own());
+        let p = Box::into_raw(Box::new([1u8; 48])) as usize;
+        assert!(remote::remembered(p));
+        helper.run(p);
+        assert!(!remote::remembered(p), "the free forgot it");
+        let (counters2, own2) = (slot.read(), slot.own());
+        // The owner's counters saw the allocation only; the free was the helper's.
+        assert_eq!(counters2.alloc_bytes - counters.alloc_bytes, 48);
+        assert_eq!(counters2.free_bytes, counters.free_bytes);
+        // The owner's reading also has the credit: back where it started.
+        assert_eq!(own2.live_bytes(), own.live_bytes());
+        assert_eq!(own2.live_blocks(), own.live_blocks());
+        assert_eq!(own2.free_blocks - own.free_blocks, 1);
+        drop(window);
+        // Closed: a block allocated now is not remembered, and its free elsewhere not credited.
+        let q = Box::into_raw(Box::new([2u8; 48])) as usize;
+        assert!(!remote::remembered(q));
+        let before = slot.own();
+        helper.run(q);
+        assert_eq!(slot.own().free_bytes, before.free_bytes);
+    }
+
+    #[test]
+    fn block_from_before_the_window_is_not_credited() {
+        let helper = Helper::new(free_box48);
+        let slot = my_slot().unwrap();
+        let p = Box::into_raw(Box::new([3u8; 48])) as usize;
+        let window = remote::Window::open().unwrap();
+        let before = slot.own();
+        helper.run(p);
+        assert_eq!(slot.own(), before);
+        drop(window);
+    }
+
+    #[test]
+    fn free_on_the_owner_thread_forgets_without_credit() {
+        let slot = my_slot().unwrap();
+        let _window = remote::Window::open().unwrap();
+        let before = slot.own();
+        let b = std::hint::black_box(Box::new([4u8; 48]));
+        let p = &*b as *const [u8; 48] as usize;
+        assert!(remote::remembered(p));
+        drop(b);
+        assert!(!remote::remembered(p));
+        let after = slot.own();
+        assert_eq!(
+            after.free_bytes - before.free_bytes,
+            48,
+            "counted once, as its own"
+        );
+        assert_eq!(after.live_bytes(), before.live_bytes());
+    }
+
+    fn grow_vec(p: usize) {
+        // SAFETY: `p` came from `Box::into_raw` of a `Box<Vec<u8>>`; the vector is grown (a
+        // realloc of its buffer) and freed once, here.
+        let mut v = unsafe { Box::from_raw(p as *mut Vec<u8>) };
+        v.reserve_exact(4000);
+        drop(v);
+    }
+
+    #[test]
+    fn realloc_on_another_thread_credits_the_old_block() {
+        let helper = Helper::new(grow_vec);
+        let slot = my_slot().unwrap();
+        let _window = remote::Window::open().unwrap();
+        let before = slot.own();
+        let v: Vec<u8> = Vec::with_capacity(100);
+        let p = Box::into_raw(Box::new(v)) as usize;
+        helper.run(p);
+        // Both blocks (the Vec's header box and its 100-byte buffer, grown there) were freed by
+        // the helper: the buffer through realloc.
+        let after = slot.own();
+        assert_eq!(after.live_bytes(), before.live_bytes());
+        assert_eq!(after.live_blocks(), before.live_blocks());
+        assert_eq!(after.free_bytes - before.free_bytes, 100 + 24);
+    }
+
+    #[test]
+    fn realloc_on_the_owner_thread_remembers_the_new_block() {
+        let helper = Helper::new(|p| {
+            // SAFETY: `p` came from `Box::into_raw` of a `Box<Vec<u8>>`, freed once, here.
+            drop(unsafe { Box::from_raw(p as *mut Vec<u8>) })
+        });
+        let slot = my_slot().unwrap();
+        let _window = remote::Window::open().unwrap();
+        let mut v: Vec<u8> = Vec::with_capacity(16);
+        let old = v.as_ptr() as usize;
+        assert!(remote::remembered(old));
+        v.reserve_exact(10_000);
+        let new = v.as_ptr() as usize;
+        assert!(remote::remembered(new));
+        assert!(old == new || !remote::remembered(old));
+        let before = slot.own();
+        let p = Box::into_raw(Box::new(v)) as usize;
+        helper.run(p);
+        let after = slot.own();
+        assert!(!remote::remembered(new));
+        // The box allocated after `before` and its buffer from before it: both credited.
+        assert_eq!(after.free_bytes - before.free_bytes, 24 + 10_000);
+    }
+
+    #[test]
+    fn nested_windows_keep_entries_until_the_outermost_closes() {
+        let outer = remote::Window::open().unwrap();
+        let b = std::hint::black_box(Box::new([5u8; 48]));
+        let p = &*b as *const [u8; 48] as usize;
+        let inner = remote::Window::open().unwrap();
+        drop(inner);
+        assert!(
+            remote::remembered(p),
+            "the inner window does not drop the outer's entries"
+        );
+        drop(outer);
+        assert!(!remote::remembered(p), "closing the outermost drops them");
+        drop(b);
+    }
+
+    #[test]
+    fn window_left_open_at_thread_exit_drops_its_entries() {
+        let p = std::thread::spawn(|| {
+            std::mem::forget(remote::Window::open().unwrap());
+            let p = Box::into_raw(Box::new([6u8; 48])) as usize;
+            assert!(remote::remembered(p));
+            p
+        })
+        .join()
+        .unwrap();
+        // The thread exited with its window open; its slot's release dropped the entry (the
+        // block is still allocated, so no other thread can have been given its address).
+        assert!(!remote::remembered(p));
+        free_box48(p);
+    }
+
+    #[test]
+    fn thread_peak_counts_credits() {
+        let helper = Helper::new(free_box48);
+        let _window = remote::Window::open().unwrap();
+        let peak = ThreadPeak::start().unwrap();
+        let start = peak.reset();
+        let p = Box::into_raw(Box::new([7u8; 48])) as usize;
+        helper.run(p);
+        // Freed elsewhere: the next allocation's high-water mark starts from the lower level.
+        let q = Box::into_raw(Box::new([7u8; 48])) as usize;
+        assert_eq!(peak.peak() - start, 48, "peak is one block, not two");
+        free_box48(q);
     }
 }

@@ -9,5 +9,6 @@ pub(crate) mod alloc;
 pub(crate) mod capture;
 pub(crate) mod census;
 pub(crate) mod heap;
+pub(crate) mod remote;
 pub(crate) mod stats;
 pub(crate) mod tasks;
