@@ -270,7 +270,9 @@
 //!   already had shows no growth until it reallocates. Use more `runs` for slow leaks.
 //! - Memory obtained outside the global allocator (`mmap`, C libraries' `malloc`) is not counted.
 //! - With the closure API on a shared test thread, only the calling thread's allocations are
-//!   counted: blocks allocated on other threads are not seen (`#[no_leak::isolated]` sees them).
+//!   counted (a block it allocated and another thread freed counts as freed): blocks allocated
+//!   on other threads are not seen, and one allocated elsewhere and freed on the calling thread
+//!   lowers its count, which can hide a leak of the same size. `#[no_leak::isolated]` sees all.
 //! - A leak that grows less than once per window (see **Confirmation**) is taken for one-time
 //!   growth; use more `runs`, or a soak.
 //! - Process-wide counts see every thread of the process: a background thread of the test's own
