@@ -24,11 +24,11 @@ pub(crate) fn measure<R: Outcome>(
     mut body: impl FnMut() -> R,
 ) -> Result<Report, R> {
     let cfg = &cfg.with_environment();
-    crate::diagnosis::sites::release_symbols_if_idle();
     let name = cfg.name.clone().unwrap_or_else(|| {
         let t = std::thread::current();
         t.name().unwrap_or("<unnamed thread>").to_string()
     });
+    crate::diagnosis::sites::release_symbols_if_idle(&name);
     let mut report = Report::new(name, cfg.clone(), scope);
     if is_off() {
         run(&mut body)?;
@@ -254,7 +254,7 @@ pub(crate) fn diagnose<R>(report: &mut Report, meter: &Meter, body: &mut impl Fn
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(body())));
     let blocks = capture.finish();
     report.sites = crate::diagnosis::sites::group(&blocks);
-    crate::diagnosis::sites::symbols_used();
+    crate::diagnosis::sites::symbols_used(&report.name);
     // -- retention: who holds each heap site's memory (a retention run in a fresh child).
     if report.exceeds(Dimension::Heap) {
         crate::diagnosis::retention::attach(&mut report.sites);

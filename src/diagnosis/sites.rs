@@ -71,24 +71,38 @@ fn symbol_epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-/// Records that the symbolizer now holds parsed debug info (tens of MB in a debug test binary).
-pub(crate) fn symbols_used() {
+/// The name of the check whose report last used the symbolizer, hashed.
+static SYMBOLS_USED_BY: AtomicU64 = AtomicU64::new(0);
+
+fn name_hash(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    h.finish()
+}
+
+/// Records that the symbolizer now holds parsed debug info (tens of MB in a debug test binary),
+/// for the report of the check named `name`.
+pub(crate) fn symbols_used(name: &str) {
     let ms = symbol_epoch().elapsed().as_millis() as u64;
+    SYMBOLS_USED_BY.store(name_hash(name), Ordering::Relaxed);
     SYMBOLS_USED_AT.store(ms.max(1), Ordering::Relaxed);
 }
 
-/// Gives the symbolizer's caches back when no report has used them for [`SYMBOLS_IDLE`]: called
-/// as a check starts, before anything is measured, so that the caches neither show in later
-/// checks' live heap nor stay for the rest of the run, while failing checks that come back to
-/// back (a property's shrink steps) keep them and are not slowed down by parsing debug info
-/// again.
-pub(crate) fn release_symbols_if_idle() {
+/// Gives the symbolizer's caches back when no report has used them for [`SYMBOLS_IDLE`], or when
+/// the check now starting (named `name`) is another than the one that used them: called as a
+/// check starts, before anything is measured, so that the caches neither show in later checks'
+/// live heap nor stay for the rest of the run, while the failing checks of one property (its
+/// shrink steps, back to back under one name) keep them and are not slowed down by parsing debug
+/// info again.
+pub(crate) fn release_symbols_if_idle(name: &str) {
     let used = SYMBOLS_USED_AT.load(Ordering::Relaxed);
     if used == 0 {
         return;
     }
     let idle = (symbol_epoch().elapsed().as_millis() as u64).saturating_sub(used);
-    if idle >= SYMBOLS_IDLE.as_millis() as u64
+    let other = SYMBOLS_USED_BY.load(Ordering::Relaxed) != name_hash(name);
+    if (other || idle >= SYMBOLS_IDLE.as_millis() as u64)
         && SYMBOLS_USED_AT
             .compare_exchange(used, 0, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
