@@ -84,12 +84,6 @@ const THREAD_START: &[(&str, &str)] = &[
     ),
 ];
 
-/// Where every site holds std's structures (a channel, a Vec of them), as well.
-const STD_SITES: &[(&str, &str)] = &[(
-    r"(?m)^(    - )\d+ B in \d+ blocks? at",
-    "$1[N] B in [N] blocks at",
-)];
-
 /// How the child run is set up.
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
@@ -200,18 +194,6 @@ fn threads_forever() {
     let test = "threads::thread_never_exits::spawn_forever_thread::leaks";
     let filters = [VARYING, RUNTIME_SIZES, THREAD_START];
     assert_report("threads_forever", test, Mode::Inherit, &filters);
-}
-
-#[test]
-fn threads_workers_never_stopped() {
-    let test = "threads::workers_stop_signal::start_worker_leaky::leaks";
-    let filters = [VARYING, RUNTIME_SIZES, STD_SITES, THREAD_START];
-    assert_report(
-        "threads_workers_never_stopped",
-        test,
-        Mode::Inherit,
-        &filters,
-    );
 }
 
 #[test]
