@@ -1,0 +1,122 @@
+//! The leak corpus: every leaky pattern is caught in exactly the right dimensions, at the line
+//! that leaks, and every fixed twin passes and measures exactly zero.
+//!
+//! # Layout
+//!
+//! A pattern is a module of its own (in `threads.rs`, `cycles.rs`, `growth.rs`, `rust_own.rs`):
+//! library-like code, the leaky version next to its fixes, and at its end one [`corpus!`] table
+//! that names them:
+//!
+//! ```text
+//! pub mod rc_cycle {
+//!     pub fn rc_cycle() { ... }      // lines that allocate leaked memory end in `// leak-site`
+//!     pub fn weak_parent() { ... }
+//!
+//!     corpus! {
+//!         leaks rc_cycle => "leaked: heap\n";
+//!         fixed weak_parent;
+//!     }
+//! }
+//! ```
+//!
+//! That is the one edit a new pattern needs. The table generates, for each entry:
+//! - `leaks f => "leaked: <dims>\n"`: `f::leaks`, a `#[no_leak]` test that passes exactly when
+//!   the report's first line names those dimensions and no others, and `f::first_site_is_marked`,
+//!   which checks that the report's first allocation site is a `// leak-site` line of the
+//!   pattern's module. A pattern module has one leaky entry, so its marks are its own.
+//! - `fixed f`: `f::passes`, a plain `#[no_leak]` test, and `f::measures_zero`, which measures
+//!   `f` in an isolated process and wants zero bytes, blocks, threads and fds, without waiting.
+//! - `guard f` (`guards.rs`: code that must never be reported): `f::is_not_reported`.
+//!
+//! `numbers.rs` pins exact figures, `sites.rs` what the report says about threads and scopes,
+//! and `reports.rs` whole failure reports as insta snapshots in `snapshots/`.
+//!
+//! # Regenerating the snapshots
+//!
+//! After a deliberate change of the report text, rewrite the snapshots and review the diff:
+//!
+//! ```text
+//! INSTA_UPDATE=always cargo test --test corpus reports::
+//! git diff tests/corpus/snapshots/
+//! ```
+//!
+//! (`INSTA_FORCE_PASS=1` with the default `INSTA_UPDATE` writes `.snap.new` files next to them
+//! instead, for a look before accepting.)
+
+// The patterns are library-like code: some fields and methods are there for the picture only.
+#![allow(dead_code)]
+
+/// The tests of a pattern module; see the crate docs. Each entry is `leaks f => "leaked: ...\n";`,
+/// `fixed f;` or `guard f;`, where `f` is a `fn()` of the module.
+macro_rules! corpus {
+    ($($kind:ident $f:ident $(=> $expected:literal)?;)+) => {
+        $(corpus!(@ $kind $f $(=> $expected)?);)+
+    };
+    (@ leaks $f:ident => $expected:literal) => {
+        mod $f {
+            const _: () = $crate::assert_title($expected);
+
+            #[test]
+            #[no_leak::no_leak]
+            #[should_panic(expected = $expected)]
+            fn leaks() {
+                super::$f();
+            }
+
+            #[test]
+            #[no_leak::isolated]
+            fn first_site_is_marked() {
+                $crate::sites::assert_first_site_marked(super::$f, file!(), module_path!());
+            }
+        }
+    };
+    (@ fixed $f:ident) => {
+        mod $f {
+            #[test]
+            #[no_leak::no_leak]
+            fn passes() {
+                super::$f();
+            }
+
+            #[test]
+            #[no_leak::isolated]
+            fn measures_zero() {
+                $crate::numbers::assert_measures_zero(stringify!($f), super::$f);
+            }
+        }
+    };
+    (@ guard $f:ident) => {
+        mod $f {
+            #[test]
+            #[no_leak::no_leak]
+            fn is_not_reported() {
+                super::$f();
+            }
+        }
+    };
+}
+
+mod cycles;
+mod growth;
+mod guards;
+mod numbers;
+mod reports;
+mod rust_own;
+mod sites;
+mod threads;
+
+/// A `leaks` entry's expectation is a whole title: `leaked: ` and the dimensions, then the end of
+/// the line, so that a leak in one more dimension fails the test.
+pub const fn assert_title(expected: &str) {
+    let (b, prefix) = (expected.as_bytes(), b"leaked: ");
+    assert!(b.len() > prefix.len() + 1, "write \"leaked: <dims>\\n\"");
+    let mut i = 0;
+    while i < prefix.len() {
+        assert!(
+            b[i] == prefix[i],
+            "the expectation starts with \"leaked: \""
+        );
+        i += 1;
+    }
+    assert!(b[b.len() - 1] == b'\n', "the expectation ends with \\n");
+}
