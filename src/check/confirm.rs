@@ -10,8 +10,11 @@
 //!
 //! - heap (bytes, and blocks, each with its own bound): the window's net growth (from the last
 //!   reading before it to the reading after its last run) exceeds the bound, window after window;
-//!   and the total growth over the confirmation windows is more than the widest swing seen within
-//!   any window and more than twice the largest fall from one reading to the next. A leak grows
+//!   at no less than half the first window's rate per run (a leak's growth keeps pace with the
+//!   runs, while what grew once trickles off: a one-time step in the first window sets a pace a
+//!   small leak beside it may not keep, the price of never failing correct code on the trickle); and the total growth over the confirmation
+//!   windows is more than the widest swing seen within any window and more than twice the
+//!   largest fall from one reading to the next. A leak grows
 //!   in every window, and what it holds never comes back; a one-time step grows in one window;
 //!   deferred frees that land a run or two late make the readings swing around a level, falling
 //!   back as far as they rose, which no total growth beyond the swing explains.
@@ -43,18 +46,26 @@ pub(crate) struct Confirmation {
     pub(crate) windows: Vec<WindowGrowth>,
 }
 
+/// Where confirmation starts: the heap reading the first confirmation window starts from, and the
+/// first window's readings and growth.
+pub(crate) struct Start {
+    pub(crate) reading: Heap,
+    pub(crate) first: Range,
+    pub(crate) first_growth: Heap,
+}
+
 /// Runs confirmation windows for the dimensions in `over` (which the first window exceeded).
-/// `start` is the heap reading the first confirmation window starts from, and the range of the
-/// first window's readings.
 pub(crate) fn confirm<R: Outcome>(
     cfg: &Config,
     meter: &Meter,
     census_on: bool,
-    (start, first): (Heap, Range),
+    start: Start,
     over: Dims,
     body: &mut impl FnMut() -> R,
 ) -> Result<Confirmation, R> {
-    let mut heap = HeapRule::new(start, first);
+    let mut heap = HeapRule::new(start.reading, start.first);
+    heap.previous = (start.first_growth, cfg.runs);
+    let start = start.reading;
     let mut repeating = over;
     let mut windows = Vec::with_capacity(WINDOWS);
     let mut last = start;
@@ -63,7 +74,7 @@ pub(crate) fn confirm<R: Outcome>(
         let runs = runs_so_far;
         runs_so_far = runs_so_far.saturating_mul(2);
         let w = window::confirmation(cfg, runs, meter, census_on, body)?;
-        if !heap.rose(cfg, w.range, w.last) {
+        if !heap.rose(cfg, w.range, (w.last, runs)) {
             repeating = repeating.without(Dimension::Heap);
         }
         repeating = repeating.and(resources_grown(cfg, &w.start, &w.end).with(Dimension::Heap));
@@ -100,6 +111,8 @@ struct HeapRule {
     last: Heap,
     widest_swing: Heap,
     largest_drop: Heap,
+    /// The first window's growth and runs: the pace every later window must keep, at half rate.
+    previous: (Heap, u32),
     /// Whether bytes (and blocks) have grown beyond their bound in every window so far.
     bytes_rising: bool,
     blocks_rising: bool,
@@ -113,16 +126,29 @@ impl HeapRule {
             last: start,
             widest_swing: first.swing(),
             largest_drop: first.drop,
+            previous: (Heap::default(), 1),
             bytes_rising: true,
             blocks_rising: true,
         }
     }
 
-    /// Takes the next window's readings (their range, and the last one); whether either series
-    /// still grows.
-    fn rose(&mut self, cfg: &Config, range: Range, last: Heap) -> bool {
-        self.bytes_rising &= grew(self.last.bytes, last.bytes, cfg.max_bytes);
-        self.blocks_rising &= grew(self.last.blocks, last.blocks, cfg.max_blocks);
+    /// Takes the next window's readings (their range, the last one, and its runs); whether either
+    /// series still grows.
+    fn rose(&mut self, cfg: &Config, range: Range, (last, runs): (Heap, u32)) -> bool {
+        let growth = Heap {
+            bytes: last.bytes - self.last.bytes,
+            blocks: last.blocks - self.last.blocks,
+        };
+        let (before, before_runs) = self.previous;
+        let keeps_pace = |g: i64, prev: i64| {
+            prev <= 0
+                || 2 * i128::from(g) * i128::from(before_runs)
+                    >= i128::from(prev) * i128::from(runs)
+        };
+        self.bytes_rising &= grew(self.last.bytes, last.bytes, cfg.max_bytes)
+            && keeps_pace(growth.bytes, before.bytes);
+        self.blocks_rising &= grew(self.last.blocks, last.blocks, cfg.max_blocks)
+            && keeps_pace(growth.blocks, before.blocks);
         self.last = last;
         let swing = range.swing();
         self.widest_swing.bytes = self.widest_swing.bytes.max(swing.bytes);
@@ -165,8 +191,8 @@ mod tests {
         // 16 B a run, 5 runs a window, swing 64 in each.
         let cfg = Config::new();
         let mut rule = HeapRule::new(heap(80), range(16, 80));
-        assert!(rule.rose(&cfg, range(96, 160), heap(160)));
-        assert!(rule.rose(&cfg, range(176, 240), heap(240)));
+        assert!(rule.rose(&cfg, range(96, 160), (heap(160), 5)));
+        assert!(rule.rose(&cfg, range(176, 240), (heap(240), 5)));
         assert!(rule.beyond_swing());
     }
 
@@ -174,7 +200,7 @@ mod tests {
     fn a_one_time_step_does_not_grow_again() {
         let cfg = Config::new();
         let mut rule = HeapRule::new(heap(35_000), range(35_000, 35_000));
-        assert!(!rule.rose(&cfg, range(35_000, 35_000), heap(35_000)));
+        assert!(!rule.rose(&cfg, range(35_000, 35_000), (heap(35_000), 8)));
     }
 
     #[test]
@@ -182,9 +208,21 @@ mod tests {
         // Capacity 8 KB -> 16 KB in one window, 16 KB -> 32 KB in the next.
         let cfg = Config::new();
         let mut rule = HeapRule::new(heap(8192), range(4096, 8192));
-        assert!(rule.rose(&cfg, range(8192, 16384), heap(16384)));
-        assert!(rule.rose(&cfg, range(16384, 32768), heap(32768)));
+        assert!(rule.rose(&cfg, range(8192, 16384), (heap(16384), 8)));
+        assert!(rule.rose(&cfg, range(16384, 32768), (heap(32768), 16)));
         assert!(rule.beyond_swing(), "24 KB of growth, 16 KB of swing");
+    }
+
+    #[test]
+    fn growth_that_trickles_off_is_not_a_leak() {
+        // 267 B in the first window's 5 runs, then 144 B in 8 runs and 135 B in 16.
+        let cfg = Config::new();
+        let mut rule = HeapRule::new(heap(267), range(0, 267));
+        rule.previous = (heap(267), 5);
+        assert!(
+            !rule.rose(&cfg, range(267, 411), (heap(411), 8)),
+            "a third of the pace"
+        );
     }
 
     #[test]
@@ -192,9 +230,13 @@ mod tests {
         // Deferred frees: readings swing by 8 KB; two windows happen to end a little higher.
         let cfg = Config::new();
         let mut rule = HeapRule::new(heap(100_000), range(100_000, 108_000));
-        assert!(rule.rose(&cfg, range(100_016, 108_100), heap(104_000)));
-        assert!(rule.rose(&cfg, range(100_032, 107_900), heap(106_000)));
-        assert!(!rule.beyond_swing(), "6 KB of growth inside an 8 KB swing");
+        let first = rule.rose(&cfg, range(100_016, 108_100), (heap(104_000), 8));
+        let second = rule.rose(&cfg, range(100_032, 107_900), (heap(106_000), 16));
+        assert!(first, "4 KB in 8 runs is growth on its own");
+        assert!(
+            !second || !rule.beyond_swing(),
+            "6 KB of growth inside an 8 KB swing"
+        );
     }
 
     #[test]
@@ -204,8 +246,8 @@ mod tests {
         let mut rule = HeapRule::new(heap(1600), range(1600, 1616));
         let mut fell = range(1616, 1632);
         fell.drop = heap(16);
-        assert!(rule.rose(&cfg, fell, heap(1616)));
-        assert!(rule.rose(&cfg, range(1632, 1632), heap(1632)));
+        assert!(rule.rose(&cfg, fell, (heap(1616), 8)));
+        assert!(rule.rose(&cfg, range(1632, 1632), (heap(1632), 16)));
         assert!(!rule.beyond_swing(), "2 blocks of growth, falls of 1 block");
     }
 }

@@ -99,7 +99,14 @@ fn measure_windows<R: Outcome>(
     let after = Resources::take(census_on);
     if !leaked.is_empty() {
         // The census stays allocated: confirmation starts from a reading that includes it.
-        let start = (meter.heap(), first.range());
+        let start = confirm::Start {
+            reading: meter.heap(),
+            first: first.range(),
+            first_growth: Heap {
+                bytes: heap_after.bytes - first.before.bytes,
+                blocks: heap_after.blocks - first.before.blocks,
+            },
+        };
         let Confirmation { repeating, windows } =
             confirm::confirm(cfg, meter, census_on, start, leaked, body)?;
         report.confirmations = windows;
