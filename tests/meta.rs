@@ -202,6 +202,8 @@ fn report_layout() {
             (r"[+-]?\d+ B/[+-]?\d+ blocks", "[N] B/[N] blocks"),
             (r"max_bytes = \d+, max_blocks = \d+", "max_bytes = [N], max_blocks = [N]"),
             (r"\(\d+ of \d+ blocks\)", "([n] of [n] blocks)"),
+            // Reached from the spawned thread's stack and the spawner's: either may be named.
+            (r#"held by thread "[^"]*", via"#, r#"held by thread "[a thread]", via"#),
             // A spawned thread's heap is std's own, whose size varies with the platform.
             (r"(?m)^(  heap:      )[+-]?\d+ B, [+-]?\d+ blocks", "$1[N] B, [N] blocks"),
             (r"(?m)^(  per run:   ).*(  \(B/blocks\))$", "$1[deltas]$2"),

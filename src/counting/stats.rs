@@ -105,7 +105,7 @@ pub fn stats() -> Stats {
 /// no_leak's own allocator tracks a peak; under other heap sources tracking is never active.
 ///
 /// ```
-/// let guard = no_leak::track_peak();
+/// let guard = no_leak::monitor::track_peak();
 /// let before = no_leak::stats();
 /// drop(std::hint::black_box(vec![0u8; 1 << 20]));
 /// let after = no_leak::stats();

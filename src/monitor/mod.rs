@@ -426,7 +426,7 @@ impl MonitorBuilder {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use no_leak::{AlertKind, Monitor};
+/// use no_leak::monitor::{AlertKind, Monitor};
 ///
 /// let monitor = Monitor::builder()
 ///     .interval(Duration::from_millis(500))

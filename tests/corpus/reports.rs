@@ -90,6 +90,13 @@ const THREAD_START: &[(&str, &str)] = &[
         "by allocating line ([n] of [n])",
     ),
     (r"\(\d+ of \d+ blocks\)", "([n] of [n] blocks)"),
+    // A spawned thread's own bookkeeping (its `Thread` and result packet) is reached from its
+    // stack and from the spawning thread's: which one the scan names depends on where each stack
+    // pointer was when it was read. That a thread holds it stays.
+    (
+        r#"held by thread "[^"]*", via"#,
+        r#"held by thread "[a thread]", via"#,
+    ),
 ];
 
 /// How the child run is set up.

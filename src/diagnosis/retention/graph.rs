@@ -95,15 +95,19 @@ impl Graph {
             .map(|h| (h.node, Class::Static { at: h.at }))
             .collect();
         self.spread(&seeds, &mut class, &mut parent);
-        let seeds: Vec<(u32, Class)> = self
-            .hits
-            .iter()
-            .filter_map(|h| match h.root {
-                Root::Thread(t) => Some((h.node, Class::Thread(t))),
-                Root::Static => None,
-            })
-            .collect();
-        self.spread(&seeds, &mut class, &mut parent);
+        // Other threads before the scanning thread (index 0): its stack holds stale words of the
+        // check's own bookkeeping, so a block that another thread also reaches is that thread's.
+        for own in [false, true] {
+            let seeds: Vec<(u32, Class)> = self
+                .hits
+                .iter()
+                .filter_map(|h| match h.root {
+                    Root::Thread(t) if (t == 0) == own => Some((h.node, Class::Thread(t))),
+                    _ => None,
+                })
+                .collect();
+            self.spread(&seeds, &mut class, &mut parent);
+        }
         if threads_unreadable {
             let class = class
                 .into_iter()
