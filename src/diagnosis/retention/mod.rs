@@ -279,6 +279,8 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
+    // Boxes on purpose: each is a block of its own for the scan to find.
+    #[allow(clippy::vec_box)]
     static HELD: Mutex<Vec<Box<[u8; 40]>>> = Mutex::new(Vec::new());
 
     /// Makes room in `HELD` for one more: its buffer is reallocated, and captured.
