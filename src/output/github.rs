@@ -3,7 +3,7 @@
 //! (or, when there is none, where the check was written):
 //!
 //! ```text
-//! ::error file=src/cache.rs,line=42,title=cache::tests::evicts leaked: heap::+80 B, +5 blocks over 5 runs, growing in every window
+//! ::error file=src/cache.rs,line=42,title=cache%3A%3Atests%3A%3Aevicts leaked%3A heap::+80 B, +5 blocks over 5 runs, growing again in every confirmation window; see the test's output for the report
 //! ```
 
 use std::io::Write;
@@ -32,11 +32,11 @@ pub(crate) fn annotation(report: &Report, written: &Location<'_>, root: Option<&
         .find_map(|f| Some((f.file.clone()?, f.line?)));
     let (file, line) = site.unwrap_or_else(|| (written.file().to_string(), written.line()));
     let dims: Vec<&str> = report.exceeded().iter().map(|d| d.as_str()).collect();
+    let title = format!("{} leaked: {}", report.name(), dims.join(", "));
     format!(
-        "::error file={},line={line},title={} leaked: {}::{}\n",
+        "::error file={},line={line},title={}::{}\n",
         escape_property(&relative(&file, root)),
-        escape_property(report.name()),
-        escape_property(&dims.join(", ")),
+        escape_property(&title),
         escape_data(&summary(report)),
     )
 }
