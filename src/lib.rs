@@ -283,7 +283,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The layers, lowest first: backoff, counting, diagnosis, check, output, verdict, isolation,
+// The layers, lowest first: backoff and rerun (utilities), counting, diagnosis, check, output, verdict, isolation,
 // closure, monitor. Imports only point down (see ARCHITECTURE.md).
 mod backoff;
 mod check;
@@ -293,6 +293,7 @@ mod diagnosis;
 mod isolation;
 pub mod monitor;
 mod output;
+mod rerun;
 mod verdict;
 
 pub use check::config::Config;

@@ -12,7 +12,6 @@
 //! Under `cargo nextest run` every test already has a process of its own, so no child is started.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::check::env::{CHILD_VAR, RESULT_VAR};
@@ -83,17 +82,9 @@ pub(crate) fn run_in_child(name: &str) -> Result<Verdict, String> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos())
     ));
-    let output = Command::new(&exe)
-        .args([
-            name,
-            "--exact",
-            "--test-threads=1",
-            "--nocapture",
-            "--include-ignored",
-        ])
+    let output = crate::rerun::one_test(&exe, name)
         .env(CHILD_VAR, name)
         .env(RESULT_VAR, &result)
-        .stdin(Stdio::null())
         .output()
         .map_err(|e| {
             format!(

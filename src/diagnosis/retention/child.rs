@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::counting::capture::{self, Capture, Who};
@@ -137,17 +137,9 @@ fn run_in_child(name: &str) -> Result<Vec<Site>, String> {
         std::process::id(),
         std::thread::current().id()
     ));
-    let mut child = Command::new(&exe)
-        .args([
-            name,
-            "--exact",
-            "--test-threads=1",
-            "--nocapture",
-            "--include-ignored",
-        ])
+    let mut child = crate::rerun::one_test(&exe, name)
         .env(VAR, format!("{name}\t{}", out.display()))
         .env_remove("NO_LEAK_REPORT")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
