@@ -204,6 +204,10 @@ fn report_layout() {
             (r"\(\d+ of \d+ blocks\)", "([n] of [n] blocks)"),
             // Reached from the spawned thread's stack and the spawner's: either may be named.
             (r#"held by thread "[^"]*", via"#, r#"held by thread "[a thread]", via"#),
+            (
+                r"(?m)^(        )(?:unreachable: nothing points at it \(Box::leak, mem::forget, a lost raw pointer\)|held by: not determined \(not reached from any root, and the stack of .* could not be read \(running\)\))$",
+                "$1[unreachable, or not determined while a thread's stack could not be read]",
+            ),
             // A spawned thread's heap is std's own, whose size varies with the platform.
             (r"(?m)^(  heap:      )[+-]?\d+ B, [+-]?\d+ blocks", "$1[N] B, [N] blocks"),
             (r"(?m)^(  per run:   ).*(  \(B/blocks\))$", "$1[deltas]$2"),

@@ -97,6 +97,12 @@ const THREAD_START: &[(&str, &str)] = &[
         r#"held by thread "[^"]*", via"#,
         r#"held by thread "[a thread]", via"#,
     ),
+    // On a loaded machine a running thread's stack may not be readable at scan time: then what
+    // nothing readable reaches is "not determined" rather than "unreachable".
+    (
+        r"(?m)^(        )(?:unreachable: nothing points at it \(Box::leak, mem::forget, a lost raw pointer\)|held by: not determined \(not reached from any root, and the stack of .* could not be read \(running\)\))$",
+        "$1[unreachable, or not determined while a thread's stack could not be read]",
+    ),
 ];
 
 /// How the child run is set up.

@@ -229,7 +229,8 @@ fn other_threads(roots: &mut Roots) {
 /// running is looked at again a few times.
 fn blocked_stack_pointer(tid: u32) -> Option<usize> {
     let path = format!("/proc/self/task/{tid}/syscall");
-    for attempt in 0..20 {
+    // About 150 ms in all: on a loaded machine a busy thread may take that long to block once.
+    for attempt in 0..50 {
         let text = std::fs::read_to_string(&path).ok()?;
         let fields: Vec<&str> = text.split_whitespace().collect();
         if fields.len() >= 3 {
