@@ -184,12 +184,26 @@ fn fill(
                 .as_ref()
                 .map_or(true, |n: &BTreeSet<u32>| n.contains(t))
         };
-        let new = a.difference(b).filter(still);
-        report.new_threads = new.map(|&t| census::thread_info(t)).collect();
+        let new: Vec<u32> = a.difference(b).filter(still).copied().collect();
+        report.new_threads = named_threads(&new);
     }
     if let (Some(b), Some(a)) = (&before.fds, &after.fds) {
         report.new_fds = a.difference(b).map(|&f| census::fd_info(f)).collect();
     }
+}
+
+/// Name and state of each thread. A thread names itself once it first runs: until then it shows
+/// the name of the thread that spawned it, so on a loaded machine a thread not yet scheduled is
+/// read again for up to 100 ms.
+fn named_threads(tids: &[u32]) -> Vec<crate::counting::census::ThreadInfo> {
+    let own = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
+    let own = own.trim_end();
+    let mut infos: Vec<_> = tids.iter().map(|&t| census::thread_info(t)).collect();
+    let mut wait = crate::backoff::Backoff::new(Duration::from_millis(100));
+    while !own.is_empty() && infos.iter().any(|t| t.name == own) && wait.pause() {
+        infos = tids.iter().map(|&t| census::thread_info(t)).collect();
+    }
+    infos
 }
 
 /// Why each unmeasured dimension was not measured.
