@@ -5,9 +5,10 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::check::config::Config;
+use crate::check::resources::Counts;
 use crate::check::soak::SoakReport;
 use crate::counting::census::{FdInfo, ThreadInfo};
-use crate::counting::heap::{HeapSource, Scope};
+use crate::counting::heap::{Heap, HeapSource, Scope};
 use crate::diagnosis::sites::Site;
 
 /// A measured dimension.
@@ -101,9 +102,9 @@ pub struct WindowGrowth {
 impl WindowGrowth {
     pub(crate) fn between(
         runs: u32,
-        (start, end): (crate::counting::heap::Heap, crate::counting::heap::Heap),
-        from: &crate::check::resources::Counts,
-        to: &crate::check::resources::Counts,
+        (start, end): (Heap, Heap),
+        from: &Counts,
+        to: &Counts,
     ) -> WindowGrowth {
         let net = |p: Option<(i64, i64)>| p.map(|(a, b)| b - a);
         let [threads, fds, tasks] = from.pairs(to).map(net);
