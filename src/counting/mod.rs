@@ -9,6 +9,8 @@ pub(crate) mod alloc;
 pub(crate) mod capture;
 pub(crate) mod census;
 pub(crate) mod heap;
+#[cfg(feature = "ffi")]
+pub(crate) mod inner;
 pub(crate) mod remote;
 pub(crate) mod stats;
 pub(crate) mod tasks;

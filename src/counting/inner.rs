@@ -1,0 +1,42 @@
+//! Whether the calling thread is inside the allocator that [`CountingAlloc`] wraps.
+//!
+//! With the cargo feature `ffi`, no_leak also counts the C heap (`malloc` and its family) and
+//! anonymous `mmap`. An allocator that `CountingAlloc` wraps may itself call `malloc` or `mmap`
+//! (jemalloc and mimalloc map their arenas; a wrapper of `System` calls `malloc`): those calls are
+//! the Rust allocation already counted once, so the C-side counters leave them out while this
+//! flag is up. `CountingAlloc<System>` never raises it: it calls glibc's `__libc_*` functions
+//! directly, which no interposer sees.
+//!
+//! [`CountingAlloc`]: crate::CountingAlloc
+
+use std::cell::Cell;
+
+thread_local! {
+    /// Depth of calls into the wrapped allocator on this thread (const: no lazy init, no
+    /// destructor, so it can be read from `malloc` at any point of a thread's life).
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Raises the flag for the life of the guard.
+pub(crate) struct Inside(());
+
+impl Inside {
+    #[inline(always)]
+    pub(crate) fn enter() -> Inside {
+        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
+        Inside(())
+    }
+}
+
+impl Drop for Inside {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// Whether the calling thread is inside the wrapped allocator right now.
+#[inline(always)]
+pub(crate) fn inside() -> bool {
+    DEPTH.try_with(|d| d.get() != 0).unwrap_or(false)
+}

@@ -1,0 +1,1 @@
+//! Leak patterns outside the Rust allocator (see the tests).
