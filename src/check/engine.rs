@@ -278,7 +278,8 @@ pub(crate) fn diagnose<R>(report: &mut Report, meter: &Meter, body: &mut impl Fn
     crate::diagnosis::sites::symbols_used(&report.name);
     // -- retention: who holds each heap site's memory (a retention run in a fresh child).
     if report.exceeds(Dimension::Heap) {
-        crate::diagnosis::retention::attach(&mut report.sites);
+        let runs = report.runs_before_diagnosis();
+        crate::diagnosis::retention::attach(&mut report.sites, runs);
     }
     // -- end retention
     report.sites_note = if outcome.is_err() {

@@ -358,6 +358,13 @@ impl Report {
         self.soak.as_mut()
     }
 
+    /// How many times the body ran before the diagnostic run: warmup, the first window and the
+    /// confirmation windows.
+    pub(crate) fn runs_before_diagnosis(&self) -> u32 {
+        let windows: u32 = self.confirmations.iter().map(|w| w.runs).sum();
+        self.config.warmup + self.config.runs + windows
+    }
+
     /// When the first window exceeded a bound, what each confirmation window changed: a leak
     /// grows again in every one of them (see the crate docs on confirmation).
     pub fn confirmations(&self) -> &[WindowGrowth] {

@@ -117,9 +117,7 @@ pub fn run_test<R: Outcome>(test: TestFn, config: Config, mut body: impl FnMut()
     let name = test_name();
     // -- retention: a retention child runs the body with capture on and exits; elsewhere the
     // diagnostic run may start one for this test.
-    if let Some(out) = crate::diagnosis::retention::child_output() {
-        let c = config.with_environment();
-        let runs = c.warmup + c.runs;
+    if let Some((out, runs)) = crate::diagnosis::retention::child_output() {
         crate::diagnosis::retention::run_child(runs, &out, &mut || body().failure().is_none());
     }
     let _retention = crate::diagnosis::retention::ForTest::enter(&name);

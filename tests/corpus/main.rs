@@ -13,7 +13,7 @@
 //!     pub fn weak_parent() { ... }
 //!
 //!     corpus! {
-//!         leaks rc_cycle => "leaked: heap\n";
+//!         leaks rc_cycle => "leaked: heap\n", held "in a cycle of blocks allocated at";
 //!         fixed weak_parent;
 //!     }
 //! }
@@ -24,6 +24,10 @@
 //!   the report's first line names those dimensions and no others, and `f::first_site_is_marked`,
 //!   which checks that the report's first allocation site is a `// leak-site` line of the
 //!   pattern's module. A pattern module has one leaky entry, so its marks are its own.
+//!   A leak in `heap` also names who holds it: `leaks f => "leaked: heap\n", held "in a cycle";`
+//!   adds `f::held_by`, a `#[no_leak]` test that passes exactly when the report contains that
+//!   retention line (`held by static <path>`, `in a cycle`, `held by thread "<name>"`,
+//!   `unreachable`). An entry that leaks heap without `held` does not compile.
 //! - `fixed f`: `f::passes`, a plain `#[no_leak]` test, and `f::measures_zero`, which measures
 //!   `f` in an isolated process and wants zero bytes, blocks, threads and fds, without waiting.
 //! - `guard f` (`guards.rs`: code that must never be reported): `f::is_not_reported`.
@@ -49,12 +53,20 @@
 /// The tests of a pattern module; see the crate docs. Each entry is `leaks f => "leaked: ...\n";`,
 /// `fixed f;` or `guard f;`, where `f` is a `fn()` of the module.
 macro_rules! corpus {
-    ($($kind:ident $f:ident $(=> $expected:literal)?;)+) => {
-        $(corpus!(@ $kind $f $(=> $expected)?);)+
+    ($($kind:ident $f:ident $(=> $expected:literal $(, held $held:literal)?)?;)+) => {
+        $(corpus!(@ $kind $f $(=> $expected $(, held $held)?)?);)+
     };
-    (@ leaks $f:ident => $expected:literal) => {
+    (@ leaks $f:ident => $expected:literal $(, held $held:literal)?) => {
         mod $f {
-            const _: () = $crate::assert_title($expected);
+            const _: () = $crate::assert_title($expected, corpus!(@some $($held)?));
+            $(
+                #[test]
+                #[no_leak::no_leak]
+                #[should_panic(expected = $held)]
+                fn held_by() {
+                    super::$f();
+                }
+            )?
 
             #[test]
             #[no_leak::no_leak]
@@ -70,6 +82,8 @@ macro_rules! corpus {
             }
         }
     };
+    (@some) => { None };
+    (@some $held:literal) => { Some($held) };
     (@ fixed $f:ident) => {
         mod $f {
             #[test]
@@ -107,7 +121,13 @@ mod threads;
 
 /// A `leaks` entry's expectation is a whole title: `leaked: ` and the dimensions, then the end of
 /// the line, so that a leak in one more dimension fails the test.
-pub const fn assert_title(expected: &str) {
+///
+/// A title with `heap` needs a `held` line, and one without must not have one.
+pub const fn assert_title(expected: &str, held: Option<&str>) {
+    assert!(
+        mentions_heap(expected) == held.is_some(),
+        "a heap leak, and only a heap leak, names its holder: `leaks f => \"leaked: heap\\n\", held \"...\";`"
+    );
     let (b, prefix) = (expected.as_bytes(), b"leaked: ");
     assert!(b.len() > prefix.len() + 1, "write \"leaked: <dims>\\n\"");
     let mut i = 0;
@@ -119,4 +139,20 @@ pub const fn assert_title(expected: &str) {
         i += 1;
     }
     assert!(b[b.len() - 1] == b'\n', "the expectation ends with \\n");
+}
+
+const fn mentions_heap(title: &str) -> bool {
+    let (b, heap) = (title.as_bytes(), b"heap");
+    let mut i = 0;
+    while i + heap.len() <= b.len() {
+        let mut j = 0;
+        while j < heap.len() && b[i + j] == heap[j] {
+            j += 1;
+        }
+        if j == heap.len() {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }

@@ -37,7 +37,8 @@ pub mod thread_never_exits {
     }
 
     corpus! {
-        leaks spawn_forever_thread => "leaked: heap, threads\n";
+        leaks spawn_forever_thread => "leaked: heap, threads\n",
+            held "held by thread \"forever\"";
         fixed spawn_cancellable_thread;
     }
 }
@@ -88,7 +89,8 @@ pub mod thread_blocked_on_channel {
     }
 
     corpus! {
-        leaks blocked_sender => "leaked: heap, threads\n";
+        leaks blocked_sender => "leaked: heap, threads\n",
+            held "held by static corpus::threads::thread_blocked_on_channel::PARKED_RECEIVERS";
         fixed buffered_sender;
         fixed closed_channel_sender;
     }
@@ -215,7 +217,8 @@ pub mod ttl_cleanup_thread {
     }
 
     corpus! {
-        leaks leaky_cache_dropped => "leaked: heap, threads\n";
+        leaks leaky_cache_dropped => "leaked: heap, threads\n",
+            held "held by thread \"ttl-cleanup\"";
         fixed cache_stopped_on_drop;
     }
 }
@@ -276,7 +279,8 @@ pub mod workers_stop_signal {
     }
 
     corpus! {
-        leaks start_worker_leaky => "leaked: heap, threads\n";
+        leaks start_worker_leaky => "leaked: heap, threads\n",
+            held "held by static corpus::threads::workers_stop_signal::SERVICE_WORKERS";
         fixed start_worker_fixed;
     }
 }
@@ -300,7 +304,8 @@ pub mod joined_thread {
     }
 
     corpus! {
-        leaks leak_on_joined_thread => "leaked: heap\n";
+        leaks leak_on_joined_thread => "leaked: heap\n",
+            held "unreachable: nothing points at it";
         fixed work_on_joined_thread;
     }
 }

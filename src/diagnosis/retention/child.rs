@@ -1,9 +1,11 @@
 //! The retention run: the failing test once more, alone in a fresh child process, with capture on
 //! from the body's first run, then the scan. The parent (the process that found the leak) starts
 //! it as `<exe> <test name> --exact --test-threads=1 --nocapture --include-ignored` with
-//! [`VAR`] set to `<test name>\t<result file>`; the child's `#[no_leak]` entry point sees it (see
-//! [`child_output`]), runs the body `warmup + runs` times and the diagnostic run with capture on,
-//! writes each site with its holder to the result file and exits. The parent matches the child's
+//! [`VAR`] set to `<test name>\t<result file>\t<runs>`; the child's `#[no_leak]` entry point sees
+//! it (see [`child_output`]), runs the body `runs` times (as many as the failing check ran before
+//! its diagnostic run, confirmation windows included, so that a buffer that only grew after many
+//! runs is there to be classified) and the diagnostic run with capture on, writes each site with
+//! its holder to the result file and exits. The parent matches the child's
 //! sites to its own by allocating frame.
 
 use std::cell::RefCell;
@@ -16,7 +18,7 @@ use crate::counting::capture::{self, Capture, Who};
 use crate::diagnosis::retention::{memory, scan, sites_held, HeldBy, Holder};
 use crate::diagnosis::sites::{Frame, Site};
 
-/// Set in a retention child: `<test name>\t<result file>`.
+/// Set in a retention child: `<test name>\t<result file>\t<runs before the diagnostic run>`.
 const VAR: &str = "NO_LEAK_RETAIN";
 
 /// How long the parent waits for the retention run (capture makes every allocation slow).
@@ -43,11 +45,11 @@ impl Drop for ForTest {
     }
 }
 
-/// Gives every site of a heap leak its holder, from a retention run of the test (which runs the
-/// body as often as the test's own configuration says, like the run that found the leak). A
+/// Gives every site of a heap leak its holder, from a retention run of the test, which runs the
+/// body `runs` times (as often as the check that found the leak did) before its diagnostic run. A
 /// closure check outside a `#[no_leak]` test cannot be re-run alone in a child process: its sites
 /// keep no holder (`held_by` is `None`, and the report prints no line for it).
-pub(crate) fn attach(sites: &mut [Site]) {
+pub(crate) fn attach(sites: &mut [Site], runs: u32) {
     let in_retention_run = std::env::var_os(VAR).is_some();
     if sites.is_empty() || (TEST.with(|t| t.borrow().is_none()) && !in_retention_run) {
         return;
@@ -61,7 +63,7 @@ pub(crate) fn attach(sites: &mut [Site]) {
                      alone in a child process)"
                 .to_string(),
         ),
-        Some(name) => run_in_child(&name),
+        Some(name) => run_in_child(&name, runs),
     };
     for site in sites.iter_mut() {
         site.held_by = Some(match &found {
@@ -83,11 +85,14 @@ fn not_determined(why: &str) -> HeldBy {
     }
 }
 
-/// In a retention child started for the test running on this thread: the result file.
-pub(crate) fn child_output() -> Option<PathBuf> {
+/// In a retention child started for the test running on this thread: the result file, and how
+/// many times to run the body before the diagnostic run.
+pub(crate) fn child_output() -> Option<(PathBuf, u32)> {
     let v = std::env::var(VAR).ok()?;
-    let (name, path) = v.split_once('\t')?;
-    (std::thread::current().name() == Some(name)).then(|| PathBuf::from(path))
+    let mut fields = v.split('\t');
+    let (name, path, runs) = (fields.next()?, fields.next()?, fields.next()?);
+    let runs = runs.parse().ok()?;
+    (std::thread::current().name() == Some(name)).then(|| (PathBuf::from(path), runs))
 }
 
 /// The retention child: runs `body` (`true`: it succeeded) `runs` times and once more with
@@ -130,7 +135,7 @@ fn classify(runs: u32, body: &mut dyn FnMut() -> bool) -> Result<Vec<Site>, Stri
 }
 
 /// Starts the retention child for test `name` and reads its sites.
-fn run_in_child(name: &str) -> Result<Vec<Site>, String> {
+fn run_in_child(name: &str, runs: u32) -> Result<Vec<Site>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("no test binary to re-run: {e}"))?;
     let out = std::env::temp_dir().join(format!(
         "no_leak-{}-{:?}.retain",
@@ -138,7 +143,7 @@ fn run_in_child(name: &str) -> Result<Vec<Site>, String> {
         std::thread::current().id()
     ));
     let mut child = crate::rerun::one_test(&exe, name)
-        .env(VAR, format!("{name}\t{}", out.display()))
+        .env(VAR, format!("{name}\t{}\t{runs}", out.display()))
         .env_remove("NO_LEAK_REPORT")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
