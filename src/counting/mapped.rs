@@ -64,6 +64,15 @@ pub(crate) fn not_measured_reason() -> &'static str {
 
 /// The table of counted ranges: sorted, non-overlapping `[start, end)` byte ranges, stored in
 /// memory that no allocator owns. Pure bookkeeping: it makes no system call.
+#[cfg(any(
+    test,
+    all(
+        feature = "ffi",
+        target_os = "linux",
+        target_env = "gnu",
+        target_pointer_width = "64"
+    )
+))]
 pub(crate) mod table {
     /// One counted range, `[start, end)`.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,6 +118,7 @@ pub(crate) mod table {
             self.cap = cap;
         }
 
+        #[cfg(test)]
         pub(crate) fn has_storage(&self) -> bool {
             !self.slots.is_null()
         }
@@ -131,6 +141,7 @@ pub(crate) mod table {
         }
 
         /// The counted ranges, in address order.
+        #[cfg(test)]
         pub(crate) fn ranges(&self) -> &[Range] {
             self.all()
         }
@@ -197,8 +208,14 @@ pub(crate) mod table {
                     break;
                 }
                 removed += (r.end.min(end) - r.start.max(start)) as u64;
-                let left = Range { start: r.start, end: start };
-                let right = Range { start: end, end: r.end };
+                let left = Range {
+                    start: r.start,
+                    end: start,
+                };
+                let right = Range {
+                    start: end,
+                    end: r.end,
+                };
                 match (r.start < start, r.end > end) {
                     (false, false) => {
                         self.delete(i);

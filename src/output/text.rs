@@ -18,6 +18,27 @@ fn signed(n: i64) -> String {
     }
 }
 
+/// Bytes in the largest unit that writes them exactly: `5 MiB`, `24 KiB`, `100 B` (maps come in
+/// whole pages, so mapped bytes read in KiB or MiB).
+fn size(n: i64) -> String {
+    const KIB: i64 = 1024;
+    const MIB: i64 = 1024 * KIB;
+    match n {
+        0 => "0 B".into(),
+        n if n % MIB == 0 => format!("{} MiB", n / MIB),
+        n if n % KIB == 0 => format!("{} KiB", n / KIB),
+        n => format!("{n} B"),
+    }
+}
+
+fn signed_size(n: i64) -> String {
+    if n > 0 {
+        format!("+{}", size(n))
+    } else {
+        size(n)
+    }
+}
+
 type Out<'a, 'b> = &'a mut fmt::Formatter<'b>;
 
 impl fmt::Display for Report {
@@ -120,6 +141,9 @@ fn window_growth(r: &Report, w: &WindowGrowth) -> String {
             parts.push(format!("{} {dim}", signed(n)));
         }
     }
+    if let (true, Some(n)) = (r.exceeds(Dimension::Mapped), w.mapped) {
+        parts.push(format!("{} mapped", signed_size(n)));
+    }
     parts.join(", ")
 }
 
@@ -154,7 +178,7 @@ fn write_peak(f: Out, r: &Report) -> fmt::Result {
     }
 }
 
-/// Threads, fds and tasks: before -> after (net, bound), or why not measured.
+/// Threads, fds, tasks and mapped bytes: before -> after (net, bound), or why not measured.
 fn write_counts(f: Out, r: &Report) -> fmt::Result {
     let c = &r.config;
     for (dim, count, bound) in [
@@ -186,7 +210,32 @@ fn write_counts(f: Out, r: &Report) -> fmt::Result {
             )?,
         }
     }
+    if r.soak.is_none() {
+        write_mapped(f, r)?;
+    }
     Ok(())
+}
+
+/// Mapped bytes, shown only where they are measured (feature `ffi`) or a bound was asked for.
+fn write_mapped(f: Out, r: &Report) -> fmt::Result {
+    let bound = r.config.max_mapped_bytes;
+    match r.mapped {
+        Some(n) => writeln!(
+            f,
+            "  mapped:    {} -> {} ({}, bound: {})",
+            size(n.before),
+            size(n.after),
+            signed_size(n.net()),
+            size(bound.try_into().unwrap_or(i64::MAX))
+        ),
+        None if bound > 0 => writeln!(
+            f,
+            "  mapped:    not measured ({})",
+            r.not_measured_reason(Dimension::Mapped)
+                .unwrap_or("unknown")
+        ),
+        None => Ok(()),
+    }
 }
 
 /// One line per thread name, with the states summed up when they differ, then the spawn sites.
@@ -404,6 +453,7 @@ fn knobs(r: &Report, dim: Dimension) -> Vec<String> {
         Dimension::Threads => vec![format!("max_threads = {}", net(r.threads))],
         Dimension::Fds => vec![format!("max_fds = {}", net(r.fds))],
         Dimension::Tasks => vec![format!("max_tasks = {}", net(r.tasks))],
+        Dimension::Mapped => vec![format!("max_mapped_bytes = {}", net(r.mapped))],
     }
 }
 
@@ -502,6 +552,16 @@ fn write_soak(f: &mut fmt::Formatter<'_>, soak: &SoakReport, r: &Report) -> fmt:
                 if t.sustained() { " (rising)" } else { "" }
             )?;
         }
+    }
+    if let Some(t) = &soak.mapped {
+        let floors: Vec<String> = t.floors.iter().map(|&v| size(v)).collect();
+        writeln!(
+            f,
+            "  mapped:    {:+.1} B/iteration; floors by quarter: {}{}",
+            t.slope,
+            floors.join(", "),
+            if t.sustained() { " (rising)" } else { "" }
+        )?;
     }
     let n = soak.samples.len();
     if n > 0 {

@@ -66,7 +66,8 @@ fn lock() {
         match LOCK.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => return,
             Err(holder) if holder != 0 && holder != me => {
-                let stolen = LOCK.compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed);
+                let stolen =
+                    LOCK.compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed);
                 if stolen.is_ok() {
                     return;
                 }
@@ -102,7 +103,16 @@ fn attach_storage(table: &mut Table) {
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
     // SAFETY: a fresh private anonymous map at an address the kernel picks: it touches no
     // existing memory.
-    let p = unsafe { raw_mmap(core::ptr::null_mut(), bytes, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    let p = unsafe {
+        raw_mmap(
+            core::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
     if p == libc::MAP_FAILED {
         STORAGE.store(2, Ordering::Relaxed);
         return;
@@ -118,9 +128,31 @@ fn attach_storage(table: &mut Table) {
 ///
 /// # Safety
 /// As `mmap`: a `MAP_FIXED` map replaces whatever was mapped at `addr`.
-unsafe fn raw_mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void {
-    let args = [addr as c_long, len as c_long, prot as c_long, flags as c_long, fd as c_long, off as c_long];
-    libc::syscall(libc::SYS_mmap, args[0], args[1], args[2], args[3], args[4], args[5]) as *mut c_void
+unsafe fn raw_mmap(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> *mut c_void {
+    let args = [
+        addr as c_long,
+        len as c_long,
+        prot as c_long,
+        flags as c_long,
+        fd as c_long,
+        off as c_long,
+    ];
+    libc::syscall(
+        libc::SYS_mmap,
+        args[0],
+        args[1],
+        args[2],
+        args[3],
+        args[4],
+        args[5],
+    ) as *mut c_void
 }
 
 /// Applies a net change of counted bytes (the lock is held).
@@ -171,7 +203,14 @@ fn counted(flags: c_int) -> bool {
 ///
 /// # Safety
 /// As `mmap`.
-unsafe fn map(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void {
+unsafe fn map(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> *mut c_void {
     SEEN.fetch_add(1, Ordering::Relaxed);
     let count = counted(flags);
     if is_fixed(flags) {
@@ -180,7 +219,11 @@ unsafe fn map(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_i
             let p = raw_mmap(addr, len, prot, flags, fd, off);
             if p != libc::MAP_FAILED {
                 let (start, end) = span(p as usize, len);
-                let delta = if count { t.map(start, end) } else { -(t.unmap(start, end) as i64) };
+                let delta = if count {
+                    t.map(start, end)
+                } else {
+                    -(t.unmap(start, end) as i64)
+                };
                 add(delta);
             }
             p
@@ -199,7 +242,14 @@ unsafe fn map(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_i
 /// # Safety
 /// As `mmap(2)`.
 #[no_mangle]
-pub unsafe extern "C" fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void {
+pub unsafe extern "C" fn mmap(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> *mut c_void {
     map(addr, len, prot, flags, fd, off)
 }
 
@@ -208,7 +258,14 @@ pub unsafe extern "C" fn mmap(addr: *mut c_void, len: size_t, prot: c_int, flags
 /// # Safety
 /// As `mmap(2)`.
 #[no_mangle]
-pub unsafe extern "C" fn mmap64(addr: *mut c_void, len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void {
+pub unsafe extern "C" fn mmap64(
+    addr: *mut c_void,
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> *mut c_void {
     map(addr, len, prot, flags, fd, off)
 }
 
@@ -236,12 +293,34 @@ pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
 /// # Safety
 /// As `mremap(2)`.
 #[no_mangle]
-pub unsafe extern "C" fn mremap(old: *mut c_void, old_len: size_t, new_len: size_t, flags: c_int, new_addr: *mut c_void) -> *mut c_void {
+pub unsafe extern "C" fn mremap(
+    old: *mut c_void,
+    old_len: size_t,
+    new_len: size_t,
+    flags: c_int,
+    new_addr: *mut c_void,
+) -> *mut c_void {
     with_table(|t| {
-        let args = [old as c_long, old_len as c_long, new_len as c_long, flags as c_long, new_addr as c_long];
-        let p = libc::syscall(libc::SYS_mremap, args[0], args[1], args[2], args[3], args[4]) as *mut c_void;
+        let args = [
+            old as c_long,
+            old_len as c_long,
+            new_len as c_long,
+            flags as c_long,
+            new_addr as c_long,
+        ];
+        let p = libc::syscall(
+            libc::SYS_mremap,
+            args[0],
+            args[1],
+            args[2],
+            args[3],
+            args[4],
+        ) as *mut c_void;
         if p != libc::MAP_FAILED {
-            let moved = Moved { old: span(old as usize, old_len), new: span(p as usize, new_len) };
+            let moved = Moved {
+                old: span(old as usize, old_len),
+                new: span(p as usize, new_len),
+            };
             add(moved.apply(t, flags));
         }
         p

@@ -32,7 +32,16 @@ fn consistent() -> bool {
 fn anon(len: usize) -> *mut c_void {
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
     // SAFETY: a fresh map at an address the kernel picks.
-    let p = unsafe { mmap(core::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
+    let p = unsafe {
+        mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
     assert_ne!(p, libc::MAP_FAILED);
     p
 }
@@ -77,7 +86,16 @@ fn file_maps_and_the_allocators_own_maps_are_not_counted() {
     let file = std::fs::File::open("/proc/self/exe").unwrap();
     use std::os::unix::io::AsRawFd;
     // SAFETY: a fresh read-only private map of an open file.
-    let p = unsafe { mmap(core::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
+    let p = unsafe {
+        mmap(
+            core::ptr::null_mut(),
+            4096,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        )
+    };
     assert_ne!(p, libc::MAP_FAILED);
     assert_eq!(counted_at(p, 4096), 0, "file-backed");
     unmap(p, 4096);
@@ -85,7 +103,11 @@ fn file_maps_and_the_allocators_own_maps_are_not_counted() {
         let _inside = crate::counting::inner::Inside::enter();
         anon(64 << 10)
     };
-    assert_eq!(counted_at(q, 64 << 10), 0, "made inside the wrapped allocator");
+    assert_eq!(
+        counted_at(q, 64 << 10),
+        0,
+        "made inside the wrapped allocator"
+    );
     unmap(q, 64 << 10);
 }
 
@@ -111,7 +133,15 @@ fn mremap_grows_shrinks_and_moves_what_was_counted() {
     let page = page();
     let p = anon(2 * page);
     // SAFETY: mremap of the map made above, which nothing else uses.
-    let q = unsafe { mremap(p, 2 * page, 64 * page, libc::MREMAP_MAYMOVE, core::ptr::null_mut()) };
+    let q = unsafe {
+        mremap(
+            p,
+            2 * page,
+            64 * page,
+            libc::MREMAP_MAYMOVE,
+            core::ptr::null_mut(),
+        )
+    };
     assert_ne!(q, libc::MAP_FAILED);
     if q != p {
         assert_eq!(counted_at(p, 2 * page), 0, "moved away");
@@ -134,7 +164,11 @@ fn mremap_fixed_moves_onto_a_chosen_address() {
     let q = unsafe { mremap(src, 2 * page, 4 * page, flags, dst) };
     assert_eq!(q, dst);
     assert_eq!(counted_at(src, 2 * page), 0);
-    assert_eq!(counted_at(dst, 8 * page), 8 * page as u64, "4 moved pages, 4 left of the old map");
+    assert_eq!(
+        counted_at(dst, 8 * page),
+        8 * page as u64,
+        "4 moved pages, 4 left of the old map"
+    );
     unmap(dst, 8 * page);
     assert_eq!(counted_at(dst, 8 * page), 0);
 }
@@ -144,20 +178,38 @@ fn moves_in_the_table() {
     let mut t = table(8);
     // Grown in place.
     t.map(0x10000, 0x12000);
-    let grown = Moved { old: (0x10000, 0x12000), new: (0x10000, 0x18000) };
+    let grown = Moved {
+        old: (0x10000, 0x12000),
+        new: (0x10000, 0x18000),
+    };
     assert_eq!(grown.apply(&mut t, libc::MREMAP_MAYMOVE), 0x6000);
-    assert_eq!(t.ranges(), [Range { start: 0x10000, end: 0x18000 }]);
+    assert_eq!(
+        t.ranges(),
+        [Range {
+            start: 0x10000,
+            end: 0x18000
+        }]
+    );
     // Moved onto counted memory (MREMAP_FIXED): the destination's old range is replaced.
     t.map(0x40000, 0x48000);
-    let moved = Moved { old: (0x10000, 0x18000), new: (0x44000, 0x46000) };
+    let moved = Moved {
+        old: (0x10000, 0x18000),
+        new: (0x44000, 0x46000),
+    };
     let flags = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED;
     assert_eq!(moved.apply(&mut t, flags), -0x8000);
     assert_eq!(t.counted(0, usize::MAX), 0x8000);
     // An uncounted map moved onto counted memory takes that memory off.
-    let foreign = Moved { old: (0x90000, 0x91000), new: (0x40000, 0x41000) };
+    let foreign = Moved {
+        old: (0x90000, 0x91000),
+        new: (0x40000, 0x41000),
+    };
     assert_eq!(foreign.apply(&mut t, flags), -0x1000);
     // MREMAP_DONTUNMAP: the old range stays mapped and counted.
-    let copy = Moved { old: (0x44000, 0x46000), new: (0x60000, 0x62000) };
+    let copy = Moved {
+        old: (0x44000, 0x46000),
+        new: (0x60000, 0x62000),
+    };
     let dont = libc::MREMAP_MAYMOVE | libc::MREMAP_DONTUNMAP;
     assert_eq!(copy.apply(&mut t, dont), 0x2000);
     assert_eq!(t.counted(0x44000, 0x46000), 0x2000);
@@ -168,11 +220,17 @@ fn a_signal_stack_is_the_threads_not_mapped() {
     let mut t = table(8);
     let page = page();
     t.map(0x100000, 0x100000 + 3 * page);
-    assert_eq!(attribute_to_thread(&mut t, 0x100000 + page, 2 * page), 3 * page as u64);
+    assert_eq!(
+        attribute_to_thread(&mut t, 0x100000 + page, 2 * page),
+        3 * page as u64
+    );
     assert_eq!(t.counted(0, usize::MAX), 0);
     // A stack inside a big map takes only its own pages.
     t.map(0x200000, 0x200000 + 64 * page);
-    assert_eq!(attribute_to_thread(&mut t, 0x200000 + 8 * page, 2 * page), 2 * page as u64);
+    assert_eq!(
+        attribute_to_thread(&mut t, 0x200000 + 8 * page, 2 * page),
+        2 * page as u64
+    );
     assert_eq!(t.counted(0, usize::MAX), 62 * page as u64);
 }
 
@@ -231,7 +289,10 @@ fn a_fork_child_maps_even_with_the_lock_left_held_by_its_parent() {
     let mut status = 0;
     // SAFETY: waits for the child forked above.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "status {status}");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status}"
+    );
 }
 
 static C_THREAD_OK: AtomicBool = AtomicBool::new(false);
@@ -249,7 +310,10 @@ fn a_thread_created_in_c_maps() {
     let mut t: libc::pthread_t = 0;
     // SAFETY: starts a thread on `c_thread`, which takes no argument, and joins it.
     unsafe {
-        assert_eq!(libc::pthread_create(&mut t, core::ptr::null(), c_thread, core::ptr::null_mut()), 0);
+        assert_eq!(
+            libc::pthread_create(&mut t, core::ptr::null(), c_thread, core::ptr::null_mut()),
+            0
+        );
         assert_eq!(libc::pthread_join(t, core::ptr::null_mut()), 0);
     }
     assert!(C_THREAD_OK.load(Ordering::Relaxed));
@@ -284,7 +348,16 @@ static BEFORE_MAIN: AtomicUsize = AtomicUsize::new(0);
 extern "C" fn map_before_main() {
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
     // SAFETY: a fresh map, made from a constructor before main; the test below unmaps it.
-    let p = unsafe { mmap(core::ptr::null_mut(), 3 * 4096, libc::PROT_READ, flags, -1, 0) };
+    let p = unsafe {
+        mmap(
+            core::ptr::null_mut(),
+            3 * 4096,
+            libc::PROT_READ,
+            flags,
+            -1,
+            0,
+        )
+    };
     if p != libc::MAP_FAILED {
         BEFORE_MAIN.store(p as usize, Ordering::Relaxed);
     }
