@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::check::config::Config;
+use crate::check::growth::grew;
 use crate::check::outcome::Outcome;
 use crate::check::report::{Count, Dimension, Report};
 use crate::check::resources::Counts;
@@ -247,7 +248,8 @@ fn for_duration<R: Outcome>(
 }
 
 /// The dimensions a soak finds leaking: live bytes trending up faster than `max_slope_bytes`
-/// and sustained; threads, fds or mapped bytes trending up and sustained.
+/// and sustained; threads, fds or mapped bytes trending up and sustained (mapped bytes also
+/// beyond `max_mapped_bytes`).
 fn exceeded(cfg: &Config, soak: &SoakReport) -> Vec<Dimension> {
     let mut exceeded = Vec::new();
     let bytes = soak.bytes;
@@ -257,11 +259,18 @@ fn exceeded(cfg: &Config, soak: &SoakReport) -> Vec<Dimension> {
     for (dim, trend) in [
         (Dimension::Threads, soak.threads),
         (Dimension::Fds, soak.fds),
-        (Dimension::Mapped, soak.mapped),
     ] {
         if trend.is_some_and(|t| t.slope > 0.0 && t.sustained()) {
             exceeded.push(dim);
         }
+    }
+    // Mapped bytes also have a bound in soak mode: their growth from the first sample to the
+    // last (what the report's hint offers as `max_mapped_bytes`).
+    let mapped = soak.samples.first().zip(soak.samples.last());
+    let mapped = mapped.and_then(|(a, b)| a.mapped.zip(b.mapped));
+    let over = mapped.is_some_and(|(a, b)| grew(a, b, cfg.max_mapped_bytes));
+    if over && soak.mapped.is_some_and(|t| t.slope > 0.0 && t.sustained()) {
+        exceeded.push(Dimension::Mapped);
     }
     exceeded
 }
