@@ -28,9 +28,9 @@
 //! - `peak` (only when [`Config::max_peak_bytes`] is set): within each run, the highest live heap
 //!   above the live heap at the start of that run; the worst run counts.
 //! - `tasks` (cargo feature `tokio`): alive tasks on the watched tokio runtimes (see **Async**).
-//! - `mapped` (cargo feature `ffi`, 64-bit Linux with glibc): live bytes of anonymous `mmap` made
-//!   outside the allocator (memmap2's `MmapMut::map_anon`, `libc::mmap`, C code linked into the
-//!   test binary), in whole pages, partial `munmap` and `mremap` included. File-backed maps are
+//! - `mapped` (cargo feature `ffi`, Linux with glibc on x86-64 or aarch64): live bytes of
+//!   anonymous `mmap` made outside the allocator (memmap2's `MmapMut::map_anon`, `libc::mmap`, C
+//!   code linked into the test binary), in whole pages, partial `munmap` and `mremap` included. File-backed maps are
 //!   not counted, nor are the maps of the allocator itself (glibc's malloc maps its large chunks
 //!   with calls no interposer sees; what a wrapped allocator maps for its arenas is already heap).
 //!   Process-wide, like threads and fds: measured where the whole process is, "not measured" on a
@@ -279,10 +279,10 @@
 //! - Allocation counting sees growth only when it allocates: a `Vec` that fills capacity it
 //!   already had shows no growth until it reallocates. Use more `runs` for slow leaks.
 //! - Memory obtained outside the global allocator (`mmap`, C libraries' `malloc`) is not counted
-//!   without the cargo feature `ffi`. With it, anonymous `mmap` is counted in `mapped` (64-bit
-//!   Linux with glibc; not file-backed maps; whole-process scope only). Where another definition
-//!   of `mmap` wins at link time, or a shared library calls glibc's `mmap` directly, `mapped` says
-//!   "not measured" or misses those maps. The allocation sites of a `mapped` leak are not traced.
+//!   without the cargo feature `ffi`. With it, anonymous `mmap` is counted in `mapped` (x86-64 or
+//!   aarch64 Linux with glibc; not file-backed maps; whole-process scope only). Where another definition
+//!   of `mmap` wins at link time, `mapped` says "not measured"; maps made with a raw
+//!   `syscall(SYS_mmap, ...)` are not seen. The allocation sites of a `mapped` leak are not traced.
 //! - With the closure API on a shared test thread, only the calling thread's allocations are
 //!   counted (a block it allocated and another thread freed counts as freed): blocks allocated
 //!   on other threads are not seen, and one allocated elsewhere and freed on the calling thread

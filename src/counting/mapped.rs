@@ -1,5 +1,5 @@
 //! The `mapped` dimension: live bytes of anonymous `mmap` made outside the allocator (cargo
-//! feature `ffi`, Linux with glibc, 64-bit).
+//! feature `ffi`, Linux with glibc on x86-64 or aarch64).
 //!
 //! The test binary defines `mmap`, `mmap64`, `munmap`, `mremap` and `sigaltstack`, which the
 //! linker prefers to glibc's for every caller in the binary (Rust code through the `libc` crate,
@@ -24,14 +24,15 @@
 //! [`inside`]: crate::counting::inner::inside
 
 /// Live bytes of anonymous maps made outside the allocator, page-rounded; `None` where they are
-/// not measured (feature `ffi` off, not Linux/glibc, or the binary's `mmap` is not ours).
+/// not measured (feature `ffi` off, not Linux/glibc on x86-64 or aarch64, or the binary's `mmap`
+/// is not ours).
 /// Allocation-free.
 pub(crate) fn live_mapped_bytes() -> Option<i64> {
     #[cfg(all(
         feature = "ffi",
         target_os = "linux",
         target_env = "gnu",
-        target_pointer_width = "64"
+        any(target_arch = "x86_64", target_arch = "aarch64")
     ))]
     {
         imp::live()
@@ -40,7 +41,7 @@ pub(crate) fn live_mapped_bytes() -> Option<i64> {
         feature = "ffi",
         target_os = "linux",
         target_env = "gnu",
-        target_pointer_width = "64"
+        any(target_arch = "x86_64", target_arch = "aarch64")
     )))]
     {
         None
@@ -54,9 +55,9 @@ pub(crate) fn not_measured_reason() -> &'static str {
     } else if cfg!(not(all(
         target_os = "linux",
         target_env = "gnu",
-        target_pointer_width = "64"
+        any(target_arch = "x86_64", target_arch = "aarch64")
     ))) {
-        "counted on 64-bit Linux with glibc only"
+        "counted on Linux with glibc, on x86-64 and aarch64 only"
     } else {
         "this binary's mmap is not no_leak's (another definition of mmap won at link time)"
     }
@@ -70,7 +71,7 @@ pub(crate) fn not_measured_reason() -> &'static str {
         feature = "ffi",
         target_os = "linux",
         target_env = "gnu",
-        target_pointer_width = "64"
+        any(target_arch = "x86_64", target_arch = "aarch64")
     )
 ))]
 pub(crate) mod table {
@@ -327,6 +328,6 @@ pub(crate) mod table {
     feature = "ffi",
     target_os = "linux",
     target_env = "gnu",
-    target_pointer_width = "64"
+    any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 mod imp;

@@ -36,7 +36,7 @@ pub struct Stats {
     /// Open file descriptors (`/proc/self/fd`), `None` off Linux.
     pub fds: Option<usize>,
     /// Live bytes of anonymous `mmap` made outside the allocator (whole pages), with the cargo
-    /// feature `ffi` on 64-bit Linux with glibc; `None` elsewhere.
+    /// feature `ffi` on Linux with glibc (x86-64, aarch64); `None` elsewhere.
     pub mapped_bytes: Option<u64>,
 }
 

@@ -350,7 +350,7 @@ impl MonitorBuilder {
     }
 
     /// Alert when bytes in anonymous `mmap` made outside the allocator exceed the baseline by
-    /// more than this (default 64 MiB). Cargo feature `ffi`, on 64-bit Linux with glibc.
+    /// more than this (default 64 MiB). Cargo feature `ffi`, on Linux with glibc (x86-64, aarch64).
     pub fn max_mapped_bytes(mut self, bytes: u64) -> Self {
         self.settings.max_mapped_bytes = bytes;
         self

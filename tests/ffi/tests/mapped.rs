@@ -55,12 +55,23 @@ fn assert_mapped_leak(name: &str, body: fn(), per_run: usize) {
     assert_eq!(r.net_mapped(), Some(net), "{r}");
     assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
     let text = r.to_string();
-    assert!(text.contains(&format!("no_leak: `{name}` leaked: mapped\n")), "{text}");
+    assert!(
+        text.contains(&format!("no_leak: `{name}` leaked: mapped\n")),
+        "{text}"
+    );
     assert!(text.contains("  mapped:    "), "{text}");
-    assert!(text.contains(&format!("max_mapped_bytes = {net}")), "{text}");
+    assert!(
+        text.contains(&format!("max_mapped_bytes = {net}")),
+        "{text}"
+    );
     let windows = r.confirmations();
     assert_eq!(windows.len(), 2, "{r}");
-    assert!(windows.iter().all(|w| w.mapped == Some(w.runs as i64 * per_run as i64)), "{r}");
+    assert!(
+        windows
+            .iter()
+            .all(|w| w.mapped == Some(w.runs as i64 * per_run as i64)),
+        "{r}"
+    );
 }
 
 /// `body` passes and measures exactly zero, mapped bytes included, without waiting.
@@ -70,7 +81,10 @@ fn assert_measures_zero(name: &str, body: fn()) {
     assert_eq!(r.net_mapped(), Some(0), "{r}");
     assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
     assert_eq!((r.net_threads(), r.net_fds()), (Some(0), Some(0)), "{r}");
-    assert!(r.settle_wait().is_zero(), "a passing check never waits: {r}");
+    assert!(
+        r.settle_wait().is_zero(),
+        "a passing check never waits: {r}"
+    );
 }
 
 /// An anonymous private read-write map of `len` bytes, through `libc::mmap`.
@@ -185,7 +199,7 @@ mod threads {
     #[test]
     #[no_leak::no_leak]
     fn joined_threads_pass() {
-        let handles: Vec<_> = (0..4).map(|_| std::thread::spawn(|| anon_roundtrip())).collect();
+        let handles: Vec<_> = (0..4).map(|_| std::thread::spawn(anon_roundtrip)).collect();
         handles.into_iter().for_each(|h| h.join().unwrap());
     }
 
@@ -207,6 +221,30 @@ mod threads {
         assert_eq!(r.net_mapped(), Some(0), "{r}");
     }
 
+    struct MapsOnExit;
+
+    impl Drop for MapsOnExit {
+        fn drop(&mut self) {
+            std::hint::black_box(anon(MIB));
+        }
+    }
+
+    thread_local! {
+        static ON_EXIT: MapsOnExit = const { MapsOnExit };
+    }
+
+    /// A thread whose thread-local destructor maps 1 MiB as the thread exits, and forgets it:
+    /// counted like any other map.
+    #[test]
+    #[no_leak::isolated]
+    fn a_map_made_while_a_thread_exits_is_counted() {
+        let r = quick().measure(|| {
+            std::thread::spawn(|| ON_EXIT.with(|_| ())).join().unwrap();
+        });
+        assert_eq!(r.exceeded(), [Dimension::Mapped], "{r}");
+        assert_eq!(r.net_mapped(), Some(5 * MIB as i64), "{r}");
+    }
+
     static C_THREAD_MAPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
     extern "C" fn c_thread(_: *mut libc::c_void) -> *mut libc::c_void {
@@ -218,7 +256,10 @@ mod threads {
         let mut t: libc::pthread_t = 0;
         // SAFETY: starts a thread on `c_thread`, which takes no argument, and joins it.
         unsafe {
-            assert_eq!(libc::pthread_create(&mut t, ptr::null(), c_thread, ptr::null_mut()), 0);
+            assert_eq!(
+                libc::pthread_create(&mut t, ptr::null(), c_thread, ptr::null_mut()),
+                0
+            );
             assert_eq!(libc::pthread_join(t, ptr::null_mut()), 0);
         }
     }
@@ -255,7 +296,10 @@ mod processes {
         let mut status = 0;
         // SAFETY: waits for the child forked above.
         assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{status}");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{status}"
+        );
     }
 
     /// Where the constructor's map lies (0: not made).
@@ -319,7 +363,9 @@ mod scopes {
     #[should_panic(expected = "leaked: mapped\n")]
     fn a_soak_catches_a_map_forgotten_every_10_iterations() {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        if N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 10 == 0 {
+        if N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(10)
+        {
             std::hint::black_box(anon(4096));
         }
     }

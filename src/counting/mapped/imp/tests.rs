@@ -237,6 +237,7 @@ fn a_signal_stack_is_the_threads_not_mapped() {
 #[test]
 fn a_spawned_threads_signal_stack_is_not_counted() {
     let sp = std::thread::spawn(|| {
+        // SAFETY: stack_t is plain data (a pointer, an int and a size): all zeroes is valid.
         let mut now: stack_t = unsafe { core::mem::zeroed() };
         // SAFETY: reads this thread's signal stack into a local.
         assert_eq!(unsafe { sigaltstack(core::ptr::null(), &mut now) }, 0);
@@ -277,13 +278,18 @@ fn a_fork_child_maps_even_with_the_lock_left_held_by_its_parent() {
     assert!(pid >= 0);
     if pid == 0 {
         // As if a thread of the parent held the lock at the fork.
+        // SAFETY: getppid has no preconditions.
         LOCK.store(unsafe { libc::getppid() } as u32, Ordering::Relaxed);
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        // SAFETY: a fresh map at an address the kernel picks, unmapped below.
         let p = unsafe { mmap(core::ptr::null_mut(), MIB, libc::PROT_READ, flags, -1, 0) };
         let ok = p != libc::MAP_FAILED
             && counted_at(p, MIB) == MIB as u64
+            // SAFETY: the map made above.
             && unsafe { munmap(p, MIB) } == 0
             && counted_at(p, MIB) == 0;
+        // SAFETY: ends the child at once, running nothing of the parent's (no atexit, no
+        // destructors), so the forked copy of the test harness never runs.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     let mut status = 0;
