@@ -357,6 +357,33 @@ mod scopes {
         }
     }
 
+    /// The JSON line (`NO_LEAK_REPORT`) names the dimension and gives its counts, in the line and
+    /// in each confirmation window.
+    #[test]
+    #[no_leak::isolated]
+    fn the_json_line_gives_mapped() {
+        let path =
+            std::env::temp_dir().join(format!("no_leak-mapped-{}.jsonl", std::process::id()));
+        std::env::set_var("NO_LEAK_REPORT", &path);
+        let caught = std::panic::catch_unwind(|| quick().check(libc_mmap::forgotten));
+        std::env::remove_var("NO_LEAK_REPORT");
+        assert!(caught.is_err(), "the check fails");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let line = text.lines().last().expect("a line");
+        assert!(line.contains("\"exceeded\":[\"mapped\"]"), "{line}");
+        let net = 5 * (64 << 10);
+        assert!(line.contains("\"mapped\":{\"before\":"), "{line}");
+        assert!(
+            line.contains(&format!(",\"net\":{net}}},\"settle_wait_ms\"")),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!("\"mapped\":{}}}", 8 * (64 << 10))),
+            "{line}"
+        );
+    }
+
     /// A soak catches maps forgotten every few iterations, in `mapped`.
     #[test]
     #[no_leak::no_leak(soak = 2000)]
