@@ -153,10 +153,16 @@ fn write_one_time(f: Out, r: &Report) -> fmt::Result {
         return Ok(());
     };
     let dims: Vec<&str> = o.dimensions.iter().map(|d| d.as_str()).collect();
+    let mapped = match r.mapped {
+        Some(m) if o.dimensions.contains(&Dimension::Mapped) => {
+            format!("; mapped {}", signed_size(m.net()))
+        }
+        _ => String::new(),
+    };
     writeln!(
         f,
-        "  one-time:  {} grew in the first window ({} B, {} blocks; most in run {}) and not \
-         again in {} more windows: not a leak; warmup = {} would absorb it",
+        "  one-time:  {} grew in the first window ({} B, {} blocks; most in run {}{mapped}) and \
+         not again in {} more windows: not a leak; warmup = {} would absorb it",
         dims.join(", "),
         signed(o.bytes),
         signed(o.blocks),
@@ -580,4 +586,57 @@ fn write_soak(f: &mut fmt::Formatter<'_>, soak: &SoakReport, r: &Report) -> fmt:
         None => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::config::Config;
+
+    fn report(cfg: Config, mapped: Option<(i64, i64)>) -> Report {
+        let mut r = Report::new("t".into(), cfg, Scope::Process);
+        r.bytes = Some((100, 100).into());
+        r.blocks = Some((1, 1).into());
+        r.mapped = mapped.map(Into::into);
+        if mapped.is_none() {
+            let why = crate::counting::mapped::not_measured_reason();
+            r.not_measured.push((Dimension::Mapped, why.into()));
+        }
+        r
+    }
+
+    #[test]
+    fn sizes_are_written_in_the_largest_exact_unit() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(100), "100 B");
+        assert_eq!(size(24 << 10), "24 KiB");
+        assert_eq!(size(5 << 20), "5 MiB");
+        assert_eq!(size((5 << 20) + 4096), "5124 KiB");
+        assert_eq!(signed_size(4096), "+4 KiB");
+        assert_eq!(signed_size(-4096), "-4 KiB");
+    }
+
+    #[test]
+    fn mapped_shows_where_measured_with_its_hint() {
+        let mut r = report(Config::new(), Some((16 << 10, (16 << 10) + (5 << 20))));
+        r.exceeded = vec![Dimension::Mapped];
+        let text = r.to_string();
+        assert!(text.starts_with("no_leak: `t` leaked: mapped\n"), "{text}");
+        assert!(
+            text.contains("\n  mapped:    16 KiB -> 5136 KiB (+5 MiB, bound: 0 B)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("#[no_leak(max_mapped_bytes = 5242880)]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn mapped_is_left_out_where_not_measured_unless_bounded() {
+        let text = report(Config::new(), None).to_string();
+        assert!(!text.contains("mapped"), "{text}");
+        let text = report(Config::new().max_mapped_bytes(4096), None).to_string();
+        assert!(text.contains("\n  mapped:    not measured ("), "{text}");
+    }
 }

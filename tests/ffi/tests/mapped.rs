@@ -357,6 +357,27 @@ mod scopes {
         }
     }
 
+    /// A map made once, in a measured run, and kept (an arena made on first real use) grows in
+    /// the first window only: one-time growth, not a leak, and the report says so.
+    #[test]
+    #[no_leak::isolated]
+    fn a_map_made_once_is_one_time_growth() {
+        let mut calls = 0;
+        let r = quick().measure(|| {
+            calls += 1;
+            if calls == 5 {
+                std::mem::forget(memmap2::MmapMut::map_anon(MIB).unwrap());
+            }
+        });
+        assert!(!r.is_leak(), "{r}");
+        let once = r.one_time().expect("one-time growth");
+        assert_eq!(once.dimensions, [Dimension::Mapped], "{r}");
+        assert!(
+            r.to_string().contains("; mapped +1 MiB) and not again"),
+            "{r}"
+        );
+    }
+
     /// The JSON line (`NO_LEAK_REPORT`) names the dimension and gives its counts, in the line and
     /// in each confirmation window.
     #[test]
