@@ -133,6 +133,11 @@ fn measure_windows<R: Outcome>(
         && (report.exceeds(Dimension::Heap) || report.exceeds(Dimension::Threads))
     {
         diagnose(&mut report, meter, body);
+    } else if report.exceeds(Dimension::Mapped) {
+        report.sites_note = Some(
+            "not traced for mapped memory: look for maps (memmap2, mmap) that are never unmapped"
+                .into(),
+        );
     }
     Ok(report)
 }
