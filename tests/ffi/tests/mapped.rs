@@ -60,7 +60,10 @@ fn assert_mapped_leak(name: &str, body: fn(), per_run: usize) {
         "{text}"
     );
     assert!(text.contains("  mapped:    "), "{text}");
-    assert!(text.contains("  sites:     not traced for mapped memory"), "{text}");
+    assert!(
+        text.contains("  sites:     not traced for mapped memory"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("max_mapped_bytes = {net}")),
         "{text}"
