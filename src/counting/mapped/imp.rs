@@ -287,8 +287,9 @@ pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
 
 /// Interposes glibc's `mremap`. glibc declares it variadic, with the new address as a fifth
 /// argument read only with `MREMAP_FIXED`; on x86-64 and aarch64 Linux a variadic pointer
-/// argument is passed where a fixed one is, so it is read as one (and is whatever the register
-/// holds when the caller passed none, which the kernel then ignores).
+/// argument is passed where a fixed one is, so it is read as one. Without `MREMAP_FIXED` the
+/// caller may have passed none (the register holds anything), and null is passed on, as glibc
+/// does.
 ///
 /// # Safety
 /// As `mremap(2)`.
@@ -300,6 +301,11 @@ pub unsafe extern "C" fn mremap(
     flags: c_int,
     new_addr: *mut c_void,
 ) -> *mut c_void {
+    let new_addr = if flags & libc::MREMAP_FIXED != 0 {
+        new_addr
+    } else {
+        core::ptr::null_mut()
+    };
     with_table(|t| {
         let args = [
             old as c_long,

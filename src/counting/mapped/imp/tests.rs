@@ -174,6 +174,31 @@ fn mremap_fixed_moves_onto_a_chosen_address() {
 }
 
 #[test]
+fn mremap_dontunmap_keeps_the_old_range_counted() {
+    let page = page();
+    let p = anon(2 * page);
+    let flags = libc::MREMAP_MAYMOVE | libc::MREMAP_DONTUNMAP;
+    // SAFETY: moves the pages of the map made above to a new range, keeping the old one mapped;
+    // the fifth argument is garbage on purpose: without MREMAP_FIXED it is not passed on.
+    let q = unsafe { mremap(p, 2 * page, 2 * page, flags, 0x1000 as *mut c_void) };
+    if q == libc::MAP_FAILED {
+        // A kernel before 5.7 has no MREMAP_DONTUNMAP; nothing moved.
+        assert_eq!(counted_at(p, 2 * page), 2 * page as u64);
+    } else {
+        assert_ne!(q, p);
+        assert_eq!(
+            counted_at(p, 2 * page),
+            2 * page as u64,
+            "the old range stays"
+        );
+        assert_eq!(counted_at(q, 2 * page), 2 * page as u64, "the new range");
+        unmap(q, 2 * page);
+    }
+    unmap(p, 2 * page);
+    assert!(consistent());
+}
+
+#[test]
 fn moves_in_the_table() {
     let mut t = table(8);
     // Grown in place.
