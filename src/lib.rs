@@ -28,6 +28,14 @@
 //! - `peak` (only when [`Config::max_peak_bytes`] is set): within each run, the highest live heap
 //!   above the live heap at the start of that run; the worst run counts.
 //! - `tasks` (cargo feature `tokio`): alive tasks on the watched tokio runtimes (see **Async**).
+//! - `mapped` (cargo feature `ffi`, Linux with glibc on x86-64 or aarch64): live bytes of
+//!   anonymous `mmap` made outside the allocator (memmap2's `MmapMut::map_anon`, `libc::mmap`, C
+//!   code linked into the test binary), in whole pages, partial `munmap` and `mremap` included. File-backed maps are
+//!   not counted, nor are the maps of the allocator itself (glibc's malloc maps its large chunks
+//!   with calls no interposer sees; what a wrapped allocator maps for its arenas is already heap).
+//!   Process-wide, like threads and fds: measured where the whole process is, "not measured" on a
+//!   shared test thread. The signal stack std maps for every thread it starts belongs to the
+//!   thread: a thread that never exits leaks in `threads` (and `heap`), not also in `mapped`.
 //!
 //! Where a dimension cannot be measured (threads and fds off Linux) the report says
 //! "not measured" instead of guessing.
@@ -148,7 +156,8 @@
 //! `#[no_leak(...)]` takes `key = value` arguments; [`Config`] has a builder method of each name,
 //! and its docs hold the one table of them all, with each value's kind, default, minimum and
 //! environment variable: `warmup` (3), `runs` (5), the bounds `max_bytes`, `max_blocks`,
-//! `max_threads`, `max_fds`, `max_tasks` (all 0) and `max_peak_bytes` (unbounded), `settle_ms`
+//! `max_threads`, `max_fds`, `max_tasks`, `max_mapped_bytes` (all 0) and `max_peak_bytes`
+//! (unbounded), `settle_ms`
 //! (1000), and soak mode's `soak`, `soak_ms` and `max_slope_bytes`. A value out of range, a
 //! misspelt key or a key given twice is a compile error on the token written.
 //!
@@ -203,6 +212,7 @@
 //! |---|---|---|
 //! | `global-allocator` | on | installs `CountingAlloc<System>` as the global allocator |
 //! | `tokio` | off | the `tasks` dimension, [`watch_runtime`], `Config::check_async` |
+//! | `ffi` | off | Linux/glibc: the `mapped` dimension (anonymous `mmap` outside the allocator) |
 //! | `pprof` | off | `profile::Snapshot::write_pprof` (gzip `profile.proto`) |
 //! | `plot` | off | an SVG plot of a failing soak's samples (plotters) |
 //! | `stats_alloc` | off | heap counts from `stats_alloc::INSTRUMENTED_SYSTEM` instead |
@@ -268,7 +278,11 @@
 //!
 //! - Allocation counting sees growth only when it allocates: a `Vec` that fills capacity it
 //!   already had shows no growth until it reallocates. Use more `runs` for slow leaks.
-//! - Memory obtained outside the global allocator (`mmap`, C libraries' `malloc`) is not counted.
+//! - Memory obtained outside the global allocator (`mmap`, C libraries' `malloc`) is not counted
+//!   without the cargo feature `ffi`. With it, anonymous `mmap` is counted in `mapped` (x86-64 or
+//!   aarch64 Linux with glibc; not file-backed maps; whole-process scope only). Where another definition
+//!   of `mmap` wins at link time, `mapped` says "not measured"; maps made with a raw
+//!   `syscall(SYS_mmap, ...)` are not seen. The allocation sites of a `mapped` leak are not traced.
 //! - With the closure API on a shared test thread, only the calling thread's allocations are
 //!   counted (a block it allocated and another thread freed counts as freed): blocks allocated
 //!   on other threads are not seen, and one allocated elsewhere and freed on the calling thread

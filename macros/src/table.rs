@@ -107,6 +107,11 @@ pub const ARGS: &[Arg] = &[
         "allowed net growth of alive tasks on watched tokio runtimes (feature `tokio`)",
     ),
     arg(
+        "max_mapped_bytes",
+        Value::U64,
+        "allowed net growth of bytes in anonymous `mmap` made outside the allocator (feature `ffi`)",
+    ),
+    arg(
         "max_peak_bytes",
         Value::U64,
         "bound on the highest live heap within a run, above its start",

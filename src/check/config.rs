@@ -18,6 +18,7 @@
 /// | [`max_threads`](Config::max_threads) | integer | 0 | 0 | | allowed net growth of live OS threads |
 /// | [`max_fds`](Config::max_fds) | integer | 0 | 0 | | allowed net growth of open file descriptors |
 /// | [`max_tasks`](Config::max_tasks) | integer | 0 | 0 | | allowed net growth of alive tasks on watched tokio runtimes (feature `tokio`) |
+/// | [`max_mapped_bytes`](Config::max_mapped_bytes) | integer | 0 | 0 | | allowed net growth of bytes in anonymous `mmap` made outside the allocator (feature `ffi`) |
 /// | [`max_peak_bytes`](Config::max_peak_bytes) | integer | unbounded | 0 | | bound on the highest live heap within a run, above its start |
 /// | [`settle_ms`](Config::settle_ms) | integer | 1000 | 0 | `NO_LEAK_SETTLE_MS` | how long to poll, with back-off, for threads still on their way out before reporting |
 /// | [`soak`](Config::soak) | integer | off | 40 | | soak mode: this many iterations, fail on a sustained trend |
@@ -43,6 +44,7 @@ pub struct Config {
     pub(crate) max_threads: u64,
     pub(crate) max_fds: u64,
     pub(crate) max_tasks: u64,
+    pub(crate) max_mapped_bytes: u64,
     pub(crate) max_peak_bytes: Option<u64>,
     pub(crate) settle_ms: u64,
     pub(crate) name: Option<String>,
@@ -86,6 +88,7 @@ impl Config {
             max_threads: 0,
             max_fds: 0,
             max_tasks: 0,
+            max_mapped_bytes: 0,
             max_peak_bytes: None,
             settle_ms: Config::DEFAULT_SETTLE_MS,
             name: None,
@@ -161,6 +164,13 @@ impl Config {
         self
     }
 
+    /// Allowed net growth of live bytes in anonymous `mmap` made outside the allocator (cargo
+    /// feature `ffi`; measured where the whole process is, like threads and fds).
+    pub fn max_mapped_bytes(mut self, n: u64) -> Config {
+        self.max_mapped_bytes = n;
+        self
+    }
+
     /// Bound on the peak: within each measured run, the highest live heap above the live heap at
     /// the start of that run; the worst run counts. Unbounded unless set.
     pub fn max_peak_bytes(mut self, n: u64) -> Config {
@@ -228,6 +238,7 @@ mod tests {
             (c.max_bytes, c.max_blocks, c.max_threads, c.max_fds),
             (0, 0, 0, 0)
         );
+        assert_eq!((c.max_tasks, c.max_mapped_bytes), (0, 0));
         assert_eq!(c.max_peak_bytes, None);
     }
 

@@ -18,8 +18,12 @@
 //!   in every window, and what it holds never comes back; a one-time step grows in one window;
 //!   deferred frees that land a run or two late make the readings swing around a level, falling
 //!   back as far as they rose, which no total growth beyond the swing explains.
-//! - threads, fds, tasks: the count at the end of the window exceeds the count at its start by
-//!   more than the bound.
+//! - threads, fds, tasks, mapped bytes: the count at the end of the window exceeds the count at
+//!   its start by more than the bound. Mapped bytes follow this rule, not the heap's: maps are
+//!   few and page-sized or larger, and a map is given back by the `munmap` of whoever drops it,
+//!   at once, not by a deferred free that lands a run or two late on another thread; so their
+//!   readings do not swing around a level, and a map that is made once (an arena, a pool's
+//!   first chunk) grows in one window only and is dropped as one-time growth like a thread pool.
 //!
 //! A dimension that does not grow in some window was one-time growth: it is dropped, and the
 //! report says so; the check stops at the first window in which nothing still grows. A leak is
@@ -92,17 +96,9 @@ pub(crate) fn confirm<R: Outcome>(
     Ok(Confirmation { repeating, windows })
 }
 
-/// Threads, fds and tasks that grew beyond their bounds from `start` to `end`.
+/// Threads, fds, tasks and mapped bytes that grew beyond their bounds from `start` to `end`.
 fn resources_grown(cfg: &Config, start: &Counts, end: &Counts) -> Dims {
-    let bounds = [cfg.max_threads, cfg.max_fds, cfg.max_tasks];
-    let names = [Dimension::Threads, Dimension::Fds, Dimension::Tasks];
-    let mut dims = Dims::default();
-    for ((pair, max), dim) in start.pairs(end).into_iter().zip(bounds).zip(names) {
-        if pair.is_some_and(|(b, a)| grew(b, a, max)) {
-            dims = dims.with(dim);
-        }
-    }
-    dims
+    Dims::default().and_counts(cfg, start, end)
 }
 
 /// The heap's growth, window after window, for bytes and blocks each.

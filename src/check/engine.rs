@@ -133,6 +133,11 @@ fn measure_windows<R: Outcome>(
         && (report.exceeds(Dimension::Heap) || report.exceeds(Dimension::Threads))
     {
         diagnose(&mut report, meter, body);
+    } else if report.exceeds(Dimension::Mapped) {
+        report.sites_note = Some(
+            "not traced for mapped memory: look for maps (memmap2, mmap) that are never unmapped"
+                .into(),
+        );
     }
     Ok(report)
 }
@@ -174,8 +179,9 @@ fn fill(
     report.peak_bytes = first.peak_bytes;
     report.bytes = Some((first.before.bytes, heap.bytes).into());
     report.blocks = Some((first.before.blocks, heap.blocks).into());
-    let [threads, fds, tasks] = before.counts().pairs(&counts).map(|c| c.map(Count::from));
+    let [threads, fds, tasks, mapped] = before.counts().pairs(&counts).map(|c| c.map(Count::from));
     (report.threads, report.fds, report.tasks) = (threads, fds, tasks);
+    report.mapped = mapped;
     // Only those still alive now: a thread that has exited since is not left behind.
     let alive_now = census::thread_ids();
     if let (Some(b), Some(a)) = (&before.threads, &after.threads) {
@@ -213,7 +219,12 @@ fn note_unmeasured(report: &mut Report, before: &Resources) {
         report.not_measured.push((Dimension::Peak, why));
     }
     if report.scope == Scope::CallingThread {
-        for dim in [Dimension::Threads, Dimension::Fds, Dimension::Tasks] {
+        for dim in [
+            Dimension::Threads,
+            Dimension::Fds,
+            Dimension::Tasks,
+            Dimension::Mapped,
+        ] {
             report.not_measured.push((dim, SHARED_PROCESS.into()));
         }
         return;
@@ -230,6 +241,10 @@ fn note_unmeasured(report: &mut Report, before: &Resources) {
     if before.tasks.is_none() {
         let why = crate::counting::tasks::not_watched_reason();
         report.not_measured.push((Dimension::Tasks, why.into()));
+    }
+    if before.mapped.is_none() {
+        let why = crate::counting::mapped::not_measured_reason();
+        report.not_measured.push((Dimension::Mapped, why.into()));
     }
 }
 

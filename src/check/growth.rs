@@ -12,12 +12,13 @@ use crate::counting::heap::Heap;
 pub(crate) struct Dims(u8);
 
 /// Every dimension, in the order reports list them.
-const ORDER: [Dimension; 5] = [
+const ORDER: [Dimension; 6] = [
     Dimension::Heap,
     Dimension::Peak,
     Dimension::Threads,
     Dimension::Fds,
     Dimension::Tasks,
+    Dimension::Mapped,
 ];
 
 impl Dims {
@@ -71,7 +72,7 @@ pub(crate) struct Baseline<'a> {
 }
 
 impl Baseline<'_> {
-    /// The dimensions (heap, threads, fds, tasks) whose growth from the baseline to these
+    /// The dimensions (heap, threads, fds, tasks, mapped) whose growth from the baseline to these
     /// readings exceeds its bound.
     pub(crate) fn over(&self, heap: Heap, counts: &Counts) -> Dims {
         let c = self.cfg;
@@ -81,9 +82,26 @@ impl Baseline<'_> {
         {
             dims = dims.with(Dimension::Heap);
         }
-        let bounds = [c.max_threads, c.max_fds, c.max_tasks];
-        let names = [Dimension::Threads, Dimension::Fds, Dimension::Tasks];
-        for ((pair, max), dim) in self.counts.pairs(counts).into_iter().zip(bounds).zip(names) {
+        dims.and_counts(c, &self.counts, counts)
+    }
+}
+
+/// The counted dimensions, with their bounds, in the order of [`Counts::pairs`].
+pub(crate) fn count_bounds(c: &Config) -> [(Dimension, u64); 4] {
+    [
+        (Dimension::Threads, c.max_threads),
+        (Dimension::Fds, c.max_fds),
+        (Dimension::Tasks, c.max_tasks),
+        (Dimension::Mapped, c.max_mapped_bytes),
+    ]
+}
+
+impl Dims {
+    /// These dimensions and the counted ones (threads, fds, tasks, mapped) that grew from
+    /// `earlier` to `later` by more than their bounds.
+    pub(crate) fn and_counts(self, c: &Config, earlier: &Counts, later: &Counts) -> Dims {
+        let mut dims = self;
+        for (pair, (dim, max)) in earlier.pairs(later).into_iter().zip(count_bounds(c)) {
             if pair.is_some_and(|(b, a)| grew(b, a, max)) {
                 dims = dims.with(dim);
             }

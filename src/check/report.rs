@@ -25,10 +25,12 @@ pub enum Dimension {
     Fds,
     /// Alive async tasks on the watched runtimes (cargo feature `tokio`).
     Tasks,
+    /// Live bytes of anonymous `mmap` made outside the allocator (cargo feature `ffi`).
+    Mapped,
 }
 
 impl Dimension {
-    /// The word reports use: `heap`, `peak`, `threads`, `fds`.
+    /// The word reports use: `heap`, `peak`, `threads`, `fds`, `tasks`, `mapped`.
     pub fn as_str(self) -> &'static str {
         match self {
             Dimension::Heap => "heap",
@@ -36,6 +38,7 @@ impl Dimension {
             Dimension::Threads => "threads",
             Dimension::Fds => "fds",
             Dimension::Tasks => "tasks",
+            Dimension::Mapped => "mapped",
         }
     }
 }
@@ -97,6 +100,8 @@ pub struct WindowGrowth {
     pub fds: Option<i64>,
     /// Net change of alive tasks, where measured.
     pub tasks: Option<i64>,
+    /// Net change of mapped bytes, where measured.
+    pub mapped: Option<i64>,
 }
 
 impl WindowGrowth {
@@ -107,7 +112,7 @@ impl WindowGrowth {
         to: &Counts,
     ) -> WindowGrowth {
         let net = |p: Option<(i64, i64)>| p.map(|(a, b)| b - a);
-        let [threads, fds, tasks] = from.pairs(to).map(net);
+        let [threads, fds, tasks, mapped] = from.pairs(to).map(net);
         WindowGrowth {
             runs,
             bytes: end.bytes - start.bytes,
@@ -115,6 +120,7 @@ impl WindowGrowth {
             threads,
             fds,
             tasks,
+            mapped,
         }
     }
 }
@@ -163,6 +169,9 @@ pub struct Report {
     pub(crate) fds: Option<Count>,
     /// Alive async tasks on the watched runtimes before and after; `None` if not measured.
     pub(crate) tasks: Option<Count>,
+    /// Live bytes of anonymous maps made outside the allocator before and after; `None` if not
+    /// measured.
+    pub(crate) mapped: Option<Count>,
     /// Threads alive after the runs that were not alive before them.
     pub(crate) new_threads: Vec<ThreadInfo>,
     /// Descriptors open after the runs that were not open before them.
@@ -206,6 +215,7 @@ impl Report {
             threads: None,
             fds: None,
             tasks: None,
+            mapped: None,
             new_threads: Vec::new(),
             new_fds: Vec::new(),
             not_measured: Vec::new(),
@@ -296,6 +306,17 @@ impl Report {
     /// Alive async tasks on the watched runtimes before and after; `None` if not measured.
     pub fn tasks(&self) -> Option<Count> {
         self.tasks
+    }
+
+    /// Live bytes of anonymous `mmap` made outside the allocator (cargo feature `ffi`), before
+    /// and after; `None` if not measured.
+    pub fn mapped(&self) -> Option<Count> {
+        self.mapped
+    }
+
+    /// Net growth of mapped bytes; `None` if not measured.
+    pub fn net_mapped(&self) -> Option<i64> {
+        self.mapped.map(|c| c.net())
     }
 
     /// Net growth of live threads; `None` if not measured.

@@ -1,10 +1,10 @@
-//! Threads, fds and async tasks at one moment: the whole sets (for the report's lists of new
+//! Threads, fds, async tasks and mapped bytes at one moment: the whole sets (for the report's lists of new
 //! threads and fds), or allocation-free counts (read inside a window, between heap readings).
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::counting::{census, tasks};
+use crate::counting::{census, mapped, tasks};
 
 /// The live threads, open fds and alive tasks at one moment. Taking it allocates: never inside
 /// a window whose heap is being read, unless it is dropped before the next heap reading.
@@ -12,14 +12,17 @@ pub(crate) struct Resources {
     pub(crate) threads: Option<BTreeSet<u32>>,
     pub(crate) fds: Option<BTreeSet<i32>>,
     pub(crate) tasks: Option<i64>,
+    pub(crate) mapped: Option<i64>,
 }
 
-/// Threads, fds and tasks as numbers, read without allocating.
+/// Threads, fds, tasks and mapped bytes as numbers, read without allocating. All four are
+/// process-wide: none is read on a shared test thread.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
     pub(crate) threads: Option<i64>,
     pub(crate) fds: Option<i64>,
     pub(crate) tasks: Option<i64>,
+    pub(crate) mapped: Option<i64>,
 }
 
 impl Counts {
@@ -32,15 +35,17 @@ impl Counts {
             threads: census::thread_count().map(|n| n as i64),
             fds: census::fd_count().map(|n| n as i64),
             tasks: tasks::alive_tasks(),
+            mapped: mapped::live_mapped_bytes(),
         }
     }
 
-    /// `(self, later)` pairs of threads, fds and tasks, where both are known.
-    pub(crate) fn pairs(&self, later: &Counts) -> [Option<(i64, i64)>; 3] {
+    /// `(self, later)` pairs of threads, fds, tasks and mapped bytes, where both are known.
+    pub(crate) fn pairs(&self, later: &Counts) -> [Option<(i64, i64)>; 4] {
         [
             self.threads.zip(later.threads),
             self.fds.zip(later.fds),
             self.tasks.zip(later.tasks),
+            self.mapped.zip(later.mapped),
         ]
     }
 }
@@ -53,12 +58,14 @@ impl Resources {
                 threads: None,
                 fds: None,
                 tasks: None,
+                mapped: None,
             };
         }
         Resources {
             threads: census::thread_ids(),
             fds: census::fds(),
             tasks: tasks::alive_tasks(),
+            mapped: mapped::live_mapped_bytes(),
         }
     }
 
@@ -86,6 +93,7 @@ impl Resources {
             threads: self.threads.as_ref().map(|s| s.len() as i64),
             fds: self.fds.as_ref().map(|s| s.len() as i64),
             tasks: self.tasks,
+            mapped: self.mapped,
         }
     }
 }

@@ -11,12 +11,14 @@
 //!   whose floors stay level; a one-time step (a table that grows once) raises one floor only; a
 //!   leak raises all of them.
 //!
-//! Threads and fds are flagged when their floors rise quarter after quarter (a positive trend).
+//! Threads, fds and mapped bytes (feature `ffi`) are flagged when their floors rise quarter after
+//! quarter (a positive trend).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::check::config::Config;
+use crate::check::growth::grew;
 use crate::check::outcome::Outcome;
 use crate::check::report::{Count, Dimension, Report};
 use crate::check::resources::Counts;
@@ -49,6 +51,8 @@ pub struct SoakSample {
     pub threads: Option<i64>,
     /// Open fds, where measured.
     pub fds: Option<i64>,
+    /// Live bytes of anonymous maps made outside the allocator, where measured (feature `ffi`).
+    pub mapped: Option<i64>,
 }
 
 /// A fitted trend of one series.
@@ -116,6 +120,8 @@ pub struct SoakReport {
     pub threads: Option<Trend>,
     /// The trend of open fds, where measured.
     pub fds: Option<Trend>,
+    /// The trend of mapped bytes, where measured (feature `ffi`).
+    pub mapped: Option<Trend>,
     /// The SVG plot of live bytes written for a failing soak.
     pub plot: Option<PathBuf>,
 }
@@ -129,6 +135,7 @@ fn sample(iteration: u64, meter: &Meter, census_on: bool) -> SoakSample {
         blocks: heap.blocks,
         threads: counts.threads,
         fds: counts.fds,
+        mapped: counts.mapped,
     }
 }
 
@@ -161,6 +168,7 @@ pub(crate) fn run<R: Outcome>(
         blocks: Trend::of(&samples, |s| Some(s.blocks)),
         threads: Trend::of(&samples, |s| s.threads),
         fds: Trend::of(&samples, |s| s.fds),
+        mapped: Trend::of(&samples, |s| s.mapped),
         samples,
         plot: None,
     };
@@ -169,11 +177,16 @@ pub(crate) fn run<R: Outcome>(
         report.blocks = Some((a.blocks, b.blocks).into());
         report.threads = a.threads.zip(b.threads).map(Count::from);
         report.fds = a.fds.zip(b.fds).map(Count::from);
+        report.mapped = a.mapped.zip(b.mapped).map(Count::from);
     }
     if !census_on {
         let why = crate::check::env::SHARED_PROCESS;
         report.not_measured.push((Dimension::Threads, why.into()));
         report.not_measured.push((Dimension::Fds, why.into()));
+        report.not_measured.push((Dimension::Mapped, why.into()));
+    } else if report.mapped.is_none() {
+        let why = crate::counting::mapped::not_measured_reason();
+        report.not_measured.push((Dimension::Mapped, why.into()));
     }
     report.exceeded = exceeded(cfg, &soak);
     report.soak = Some(soak);
@@ -235,7 +248,8 @@ fn for_duration<R: Outcome>(
 }
 
 /// The dimensions a soak finds leaking: live bytes trending up faster than `max_slope_bytes`
-/// and sustained; threads or fds trending up and sustained.
+/// and sustained; threads, fds or mapped bytes trending up and sustained (mapped bytes also
+/// beyond `max_mapped_bytes`).
 fn exceeded(cfg: &Config, soak: &SoakReport) -> Vec<Dimension> {
     let mut exceeded = Vec::new();
     let bytes = soak.bytes;
@@ -249,6 +263,14 @@ fn exceeded(cfg: &Config, soak: &SoakReport) -> Vec<Dimension> {
         if trend.is_some_and(|t| t.slope > 0.0 && t.sustained()) {
             exceeded.push(dim);
         }
+    }
+    // Mapped bytes also have a bound in soak mode: their growth from the first sample to the
+    // last (what the report's hint offers as `max_mapped_bytes`).
+    let mapped = soak.samples.first().zip(soak.samples.last());
+    let mapped = mapped.and_then(|(a, b)| a.mapped.zip(b.mapped));
+    let over = mapped.is_some_and(|(a, b)| grew(a, b, cfg.max_mapped_bytes));
+    if over && soak.mapped.is_some_and(|t| t.slope > 0.0 && t.sustained()) {
+        exceeded.push(Dimension::Mapped);
     }
     exceeded
 }
@@ -267,6 +289,7 @@ mod tests {
                 blocks: 0,
                 threads: None,
                 fds: None,
+                mapped: None,
             })
             .collect()
     }

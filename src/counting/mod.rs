@@ -11,6 +11,7 @@ pub(crate) mod census;
 pub(crate) mod heap;
 #[cfg(feature = "ffi")]
 pub(crate) mod inner;
+pub(crate) mod mapped;
 pub(crate) mod remote;
 pub(crate) mod stats;
 pub(crate) mod tasks;

@@ -35,6 +35,9 @@ pub struct Stats {
     pub threads: Option<usize>,
     /// Open file descriptors (`/proc/self/fd`), `None` off Linux.
     pub fds: Option<usize>,
+    /// Live bytes of anonymous `mmap` made outside the allocator (whole pages), with the cargo
+    /// feature `ffi` on Linux with glibc (x86-64, aarch64); `None` elsewhere.
+    pub mapped_bytes: Option<u64>,
 }
 
 /// A snapshot of the current process: live heap bytes and blocks, allocation totals, the peak (with
@@ -83,6 +86,7 @@ pub fn stats() -> Stats {
         peak_bytes,
         threads: crate::counting::census::thread_count(),
         fds: crate::counting::census::fd_count(),
+        mapped_bytes: crate::counting::mapped::live_mapped_bytes().map(|n| n.max(0) as u64),
     }
 }
 

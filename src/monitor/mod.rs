@@ -35,9 +35,12 @@ pub enum AlertKind {
     /// least `min_slope_bytes_per_sec` and the line explains at least `min_r_squared` of the
     /// variance.
     BytesTrend,
+    /// Bytes in anonymous `mmap` made outside the allocator grew more than `max_mapped_bytes`
+    /// over the baseline (cargo feature `ffi`).
+    MappedGrowth,
 }
 
-const KINDS: usize = 5;
+const KINDS: usize = 6;
 
 impl AlertKind {
     const ALL: [AlertKind; KINDS] = [
@@ -46,6 +49,7 @@ impl AlertKind {
         AlertKind::ThreadsGrowth,
         AlertKind::FdsGrowth,
         AlertKind::BytesTrend,
+        AlertKind::MappedGrowth,
     ];
 
     fn index(self) -> usize {
@@ -53,7 +57,7 @@ impl AlertKind {
     }
 
     /// A short lowercase name: `bytes growth`, `blocks growth`, `threads growth`, `fds growth`,
-    /// `bytes trend`.
+    /// `bytes trend`, `mapped growth`.
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::BytesGrowth => "bytes growth",
@@ -61,6 +65,7 @@ impl AlertKind {
             AlertKind::ThreadsGrowth => "threads growth",
             AlertKind::FdsGrowth => "fds growth",
             AlertKind::BytesTrend => "bytes trend",
+            AlertKind::MappedGrowth => "mapped growth",
         }
     }
 }
@@ -86,7 +91,7 @@ impl fmt::Display for AlertKind {
 pub struct Alert {
     /// Which condition.
     pub kind: AlertKind,
-    /// The value now: live bytes for the bytes kinds, live blocks, threads or fds.
+    /// The value now: live bytes for the bytes kinds, live blocks, threads, fds or mapped bytes.
     pub current: u64,
     /// The same value in the baseline sample.
     pub baseline: u64,
@@ -129,6 +134,17 @@ impl fmt::Display for Alert {
                 if let Some(s) = self.slope_per_sec {
                     write!(f, ", {} {}/s", rising(s), Bytes(s.abs()))?;
                 }
+            }
+            AlertKind::MappedGrowth => {
+                write!(
+                    f,
+                    "mapped bytes {}{} over baseline ({} -> {}, allowed +{})",
+                    if growth < 0 { "-" } else { "+" },
+                    Bytes(growth.unsigned_abs() as f64),
+                    Bytes(self.baseline as f64),
+                    Bytes(self.current as f64),
+                    Bytes(self.threshold),
+                )?;
             }
             AlertKind::BytesTrend => {
                 write!(
@@ -220,6 +236,7 @@ struct Settings {
     max_blocks: u64,
     max_threads: u64,
     max_fds: u64,
+    max_mapped_bytes: u64,
     min_slope_bytes_per_sec: f64,
     min_r_squared: f64,
     manual: bool,
@@ -236,6 +253,7 @@ impl Default for Settings {
             max_blocks: 100_000,
             max_threads: 16,
             max_fds: 64,
+            max_mapped_bytes: 64 << 20,
             min_slope_bytes_per_sec: 1024.0,
             min_r_squared: 0.9,
             manual: false,
@@ -257,6 +275,7 @@ type Callback = Box<dyn FnMut(Alert) + Send>;
 /// | [`max_blocks`](Self::max_blocks) | 100 000 | allowed growth of live heap blocks |
 /// | [`max_threads`](Self::max_threads) | 16 | allowed growth of live OS threads |
 /// | [`max_fds`](Self::max_fds) | 64 | allowed growth of open file descriptors |
+/// | [`max_mapped_bytes`](Self::max_mapped_bytes) | 64 MiB | allowed growth of bytes in anonymous `mmap` made outside the allocator (feature `ffi`) |
 /// | [`min_slope_bytes_per_sec`](Self::min_slope_bytes_per_sec) | 1024 | smallest fitted slope that counts as a trend |
 /// | [`min_r_squared`](Self::min_r_squared) | 0.9 | smallest fit quality (R²) that counts as a trend |
 /// | [`on_alert`](Self::on_alert) | print to stderr | what to do with an alert |
@@ -327,6 +346,13 @@ impl MonitorBuilder {
     /// only.
     pub fn max_fds(mut self, fds: u64) -> Self {
         self.settings.max_fds = fds;
+        self
+    }
+
+    /// Alert when bytes in anonymous `mmap` made outside the allocator exceed the baseline by
+    /// more than this (default 64 MiB). Cargo feature `ffi`, on Linux with glibc (x86-64, aarch64).
+    pub fn max_mapped_bytes(mut self, bytes: u64) -> Self {
+        self.settings.max_mapped_bytes = bytes;
         self
     }
 
@@ -421,7 +447,7 @@ impl MonitorBuilder {
 }
 
 /// Watches the running process for leaks: a background thread samples [`stats`] at an interval
-/// and calls an alert callback when live heap bytes, heap blocks, threads or fds grow beyond their
+/// and calls an alert callback when live heap bytes, heap blocks, threads, fds or mapped bytes grow beyond their
 /// bounds over a baseline, or when live bytes rise steadily.
 ///
 /// ```no_run
@@ -815,6 +841,15 @@ impl State {
                     base.live_bytes,
                     cfg.min_slope_bytes_per_sec,
                 ),
+                AlertKind::MappedGrowth => match (cur.mapped_bytes, base.mapped_bytes) {
+                    (Some(now), Some(then)) => (
+                        grew(now, then, cfg.max_mapped_bytes),
+                        now,
+                        then,
+                        cfg.max_mapped_bytes as f64,
+                    ),
+                    _ => (false, 0, 0, cfg.max_mapped_bytes as f64),
+                },
             };
             if !self.episodes[kind.index()].update(holds, cfg.window) {
                 continue;
@@ -824,6 +859,7 @@ impl State {
                 AlertKind::BlocksGrowth => self.fit(n, |s| Some(s.live_blocks)),
                 AlertKind::ThreadsGrowth => self.fit(n, |s| count(s.threads)),
                 AlertKind::FdsGrowth => self.fit(n, |s| count(s.fds)),
+                AlertKind::MappedGrowth => self.fit(n, |s| s.mapped_bytes),
             };
             self.alerts += 1;
             out.items[kind.index()] = Some(Alert {
@@ -891,6 +927,7 @@ mod tests {
                 peak_bytes: None,
                 threads: Some(4),
                 fds: Some(5),
+                mapped_bytes: Some(4096),
             },
         }
     }
@@ -934,6 +971,33 @@ mod tests {
         let got: Vec<u64> = r.iter_last(2).map(|s| s.stats.live_bytes).collect();
         assert_eq!(got, [9, 10]);
         assert_eq!(r.buf.capacity(), 4);
+    }
+
+    #[test]
+    fn mapped_growth_alerts_over_its_bound() {
+        let cfg = Settings {
+            max_mapped_bytes: 1 << 20,
+            ..settings()
+        };
+        let mut st = State::new(&cfg);
+        // 256 KiB more mapped every 100 ms; the heap stays flat.
+        let alerts = feed(
+            &mut st,
+            &cfg,
+            (0..20).map(|i| {
+                let mut s = sample(i * 100, 1_000_000);
+                s.stats.mapped_bytes = Some(i * (256 << 10));
+                s
+            }),
+        );
+        let kinds: Vec<AlertKind> = alerts.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, [AlertKind::MappedGrowth]);
+        let a = alerts[0];
+        assert_eq!((a.current, a.baseline), (5 * (256 << 10), 0));
+        assert_eq!(
+            a.to_string(),
+            "mapped bytes +1.25 MiB over baseline (0 B -> 1.25 MiB, allowed +1.00 MiB) [t+0.50s]"
+        );
     }
 
     #[test]

@@ -58,6 +58,9 @@ fn summary(r: &Report) -> String {
             parts.push(format!("{n:+} {dim}"));
         }
     }
+    if let (true, Some(n)) = (r.exceeds(Dimension::Mapped), r.net_mapped()) {
+        parts.push(format!("{n:+} B mapped"));
+    }
     if let (true, Some(p)) = (r.exceeds(Dimension::Peak), r.peak_bytes()) {
         parts.push(format!("peak {p} B"));
     }

@@ -84,7 +84,7 @@ pub(crate) fn report_line(r: &Report, outcome: &str, verdict: &str) -> String {
         })
         .collect();
     format!(
-        "{{\"test\":{},\"verdict\":{},\"outcome\":{},\"exceeded\":[{}],\"bytes\":{},\"blocks\":{},\"per_run\":[{}],\"peak_bytes\":{},\"threads\":{},\"fds\":{},\"tasks\":{},\"settle_wait_ms\":{},\"warmup\":{},\"runs\":{},\"scope\":{},\"sites\":[{}],\"confirmations\":[{}],\"one_time\":{},\"message\":{}}}",
+        "{{\"test\":{},\"verdict\":{},\"outcome\":{},\"exceeded\":[{}],\"bytes\":{},\"blocks\":{},\"per_run\":[{}],\"peak_bytes\":{},\"threads\":{},\"fds\":{},\"tasks\":{},\"mapped\":{},\"settle_wait_ms\":{},\"warmup\":{},\"runs\":{},\"scope\":{},\"sites\":[{}],\"confirmations\":[{}],\"one_time\":{},\"message\":{}}}",
         string(&r.name),
         string(verdict),
         string(outcome),
@@ -96,6 +96,7 @@ pub(crate) fn report_line(r: &Report, outcome: &str, verdict: &str) -> String {
         count(r.threads),
         count(r.fds),
         count(r.tasks),
+        count(r.mapped),
         r.settle_wait.as_millis(),
         r.config.warmup,
         r.config.runs,
@@ -117,13 +118,14 @@ fn confirmations(r: &Report) -> String {
         .iter()
         .map(|w| {
             format!(
-                "{{\"runs\":{},\"bytes\":{},\"blocks\":{},\"threads\":{},\"fds\":{},\"tasks\":{}}}",
+                "{{\"runs\":{},\"bytes\":{},\"blocks\":{},\"threads\":{},\"fds\":{},\"tasks\":{},\"mapped\":{}}}",
                 w.runs,
                 w.bytes,
                 w.blocks,
                 opt(w.threads),
                 opt(w.fds),
-                opt(w.tasks)
+                opt(w.tasks),
+                opt(w.mapped)
             )
         })
         .collect();

@@ -18,6 +18,27 @@ fn signed(n: i64) -> String {
     }
 }
 
+/// Bytes in the largest unit that writes them exactly: `5 MiB`, `24 KiB`, `100 B` (maps come in
+/// whole pages, so mapped bytes read in KiB or MiB).
+fn size(n: i64) -> String {
+    const KIB: i64 = 1024;
+    const MIB: i64 = 1024 * KIB;
+    match n {
+        0 => "0 B".into(),
+        n if n % MIB == 0 => format!("{} MiB", n / MIB),
+        n if n % KIB == 0 => format!("{} KiB", n / KIB),
+        n => format!("{n} B"),
+    }
+}
+
+fn signed_size(n: i64) -> String {
+    if n > 0 {
+        format!("+{}", size(n))
+    } else {
+        size(n)
+    }
+}
+
 type Out<'a, 'b> = &'a mut fmt::Formatter<'b>;
 
 impl fmt::Display for Report {
@@ -120,6 +141,9 @@ fn window_growth(r: &Report, w: &WindowGrowth) -> String {
             parts.push(format!("{} {dim}", signed(n)));
         }
     }
+    if let (true, Some(n)) = (r.exceeds(Dimension::Mapped), w.mapped) {
+        parts.push(format!("{} mapped", signed_size(n)));
+    }
     parts.join(", ")
 }
 
@@ -129,10 +153,16 @@ fn write_one_time(f: Out, r: &Report) -> fmt::Result {
         return Ok(());
     };
     let dims: Vec<&str> = o.dimensions.iter().map(|d| d.as_str()).collect();
+    let mapped = match r.mapped {
+        Some(m) if o.dimensions.contains(&Dimension::Mapped) => {
+            format!("; mapped {}", signed_size(m.net()))
+        }
+        _ => String::new(),
+    };
     writeln!(
         f,
-        "  one-time:  {} grew in the first window ({} B, {} blocks; most in run {}) and not \
-         again in {} more windows: not a leak; warmup = {} would absorb it",
+        "  one-time:  {} grew in the first window ({} B, {} blocks; most in run {}{mapped}) and \
+         not again in {} more windows: not a leak; warmup = {} would absorb it",
         dims.join(", "),
         signed(o.bytes),
         signed(o.blocks),
@@ -154,7 +184,7 @@ fn write_peak(f: Out, r: &Report) -> fmt::Result {
     }
 }
 
-/// Threads, fds and tasks: before -> after (net, bound), or why not measured.
+/// Threads, fds, tasks and mapped bytes: before -> after (net, bound), or why not measured.
 fn write_counts(f: Out, r: &Report) -> fmt::Result {
     let c = &r.config;
     for (dim, count, bound) in [
@@ -186,7 +216,32 @@ fn write_counts(f: Out, r: &Report) -> fmt::Result {
             )?,
         }
     }
+    if r.soak.is_none() {
+        write_mapped(f, r)?;
+    }
     Ok(())
+}
+
+/// Mapped bytes, shown only where they are measured (feature `ffi`) or a bound was asked for.
+fn write_mapped(f: Out, r: &Report) -> fmt::Result {
+    let bound = r.config.max_mapped_bytes;
+    match r.mapped {
+        Some(n) => writeln!(
+            f,
+            "  mapped:    {} -> {} ({}, bound: {})",
+            size(n.before),
+            size(n.after),
+            signed_size(n.net()),
+            size(bound.try_into().unwrap_or(i64::MAX))
+        ),
+        None if bound > 0 => writeln!(
+            f,
+            "  mapped:    not measured ({})",
+            r.not_measured_reason(Dimension::Mapped)
+                .unwrap_or("unknown")
+        ),
+        None => Ok(()),
+    }
 }
 
 /// One line per thread name, with the states summed up when they differ, then the spawn sites.
@@ -404,6 +459,7 @@ fn knobs(r: &Report, dim: Dimension) -> Vec<String> {
         Dimension::Threads => vec![format!("max_threads = {}", net(r.threads))],
         Dimension::Fds => vec![format!("max_fds = {}", net(r.fds))],
         Dimension::Tasks => vec![format!("max_tasks = {}", net(r.tasks))],
+        Dimension::Mapped => vec![format!("max_mapped_bytes = {}", net(r.mapped))],
     }
 }
 
@@ -503,6 +559,16 @@ fn write_soak(f: &mut fmt::Formatter<'_>, soak: &SoakReport, r: &Report) -> fmt:
             )?;
         }
     }
+    if let Some(t) = &soak.mapped {
+        let floors: Vec<String> = t.floors.iter().map(|&v| size(v)).collect();
+        writeln!(
+            f,
+            "  mapped:    {:+.1} B/iteration; floors by quarter: {}{}",
+            t.slope,
+            floors.join(", "),
+            if t.sustained() { " (rising)" } else { "" }
+        )?;
+    }
     let n = soak.samples.len();
     if n > 0 {
         let picks: Vec<String> = (0..n.min(6))
@@ -520,4 +586,57 @@ fn write_soak(f: &mut fmt::Formatter<'_>, soak: &SoakReport, r: &Report) -> fmt:
         None => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::config::Config;
+
+    fn report(cfg: Config, mapped: Option<(i64, i64)>) -> Report {
+        let mut r = Report::new("t".into(), cfg, Scope::Process);
+        r.bytes = Some((100, 100).into());
+        r.blocks = Some((1, 1).into());
+        r.mapped = mapped.map(Into::into);
+        if mapped.is_none() {
+            let why = crate::counting::mapped::not_measured_reason();
+            r.not_measured.push((Dimension::Mapped, why.into()));
+        }
+        r
+    }
+
+    #[test]
+    fn sizes_are_written_in_the_largest_exact_unit() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(100), "100 B");
+        assert_eq!(size(24 << 10), "24 KiB");
+        assert_eq!(size(5 << 20), "5 MiB");
+        assert_eq!(size((5 << 20) + 4096), "5124 KiB");
+        assert_eq!(signed_size(4096), "+4 KiB");
+        assert_eq!(signed_size(-4096), "-4 KiB");
+    }
+
+    #[test]
+    fn mapped_shows_where_measured_with_its_hint() {
+        let mut r = report(Config::new(), Some((16 << 10, (16 << 10) + (5 << 20))));
+        r.exceeded = vec![Dimension::Mapped];
+        let text = r.to_string();
+        assert!(text.starts_with("no_leak: `t` leaked: mapped\n"), "{text}");
+        assert!(
+            text.contains("\n  mapped:    16 KiB -> 5136 KiB (+5 MiB, bound: 0 B)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("#[no_leak(max_mapped_bytes = 5242880)]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn mapped_is_left_out_where_not_measured_unless_bounded() {
+        let text = report(Config::new(), None).to_string();
+        assert!(!text.contains("mapped"), "{text}");
+        let text = report(Config::new().max_mapped_bytes(4096), None).to_string();
+        assert!(text.contains("\n  mapped:    not measured ("), "{text}");
+    }
 }
