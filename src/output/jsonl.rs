@@ -78,8 +78,8 @@ pub(crate) fn report_line(r: &Report, outcome: &str, verdict: &str) -> String {
                 None => ("null".into(), "null".into(), "null".into()),
             };
             format!(
-                "{{\"bytes\":{},\"blocks\":{},\"file\":{file},\"line\":{line},\"function\":{function},\"spawns_thread\":{},\"held_by\":{}}}",
-                s.bytes, s.blocks, s.spawns_thread, held_by(s.held_by.as_ref())
+                "{{\"bytes\":{},\"blocks\":{},\"file\":{file},\"line\":{line},\"function\":{function},\"spawns_thread\":{},\"c_heap\":{},\"held_by\":{}}}",
+                s.bytes, s.blocks, s.spawns_thread, s.c_heap, held_by(s.held_by.as_ref())
             )
         })
         .collect();

@@ -42,6 +42,7 @@ impl fmt::Display for Report {
         write_one_time(f, self)?;
         write_peak(f, self)?;
         write_counts(f, self)?;
+        write_c_heap(f, self)?;
         write_new_threads(f, self)?;
         write_new_fds(f, self)?;
         write_sites(f, self)?;
@@ -154,6 +155,14 @@ fn write_peak(f: Out, r: &Report) -> fmt::Result {
     }
 }
 
+/// With the feature `ffi`, a line when the C heap is not counted.
+fn write_c_heap(f: Out, r: &Report) -> fmt::Result {
+    match r.c_heap_not_measured {
+        Some(why) => writeln!(f, "  C heap:    not measured: {why}"),
+        None => Ok(()),
+    }
+}
+
 /// Threads, fds and tasks: before -> after (net, bound), or why not measured.
 fn write_counts(f: Out, r: &Report) -> fmt::Result {
     let c = &r.config;
@@ -262,10 +271,11 @@ fn write_sites(f: Out, r: &Report) -> fmt::Result {
 
 fn write_site(f: Out, s: &Site) -> fmt::Result {
     let blocks = if s.blocks == 1 { "block" } else { "blocks" };
+    let c = if s.c_heap { " of C heap" } else { "" };
     match &s.frame {
         Some(fr) => writeln!(
             f,
-            "    - {} B in {} {blocks} at {} ({})",
+            "    - {} B in {} {blocks}{c} at {} ({})",
             s.bytes,
             s.blocks,
             fr.location(),
@@ -273,7 +283,7 @@ fn write_site(f: Out, s: &Site) -> fmt::Result {
         )?,
         None => writeln!(
             f,
-            "    - {} B in {} {blocks} with no frame of your code (std internals)",
+            "    - {} B in {} {blocks}{c} with no frame of your code (std internals)",
             s.bytes, s.blocks
         )?,
     }

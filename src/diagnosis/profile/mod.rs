@@ -161,7 +161,7 @@ impl Profiler {
         for (ips, (bytes, count)) in distinct {
             let frames = resolver.frames(ips);
             let plain: Vec<Frame> = frames.iter().map(|(_, f)| f.clone()).collect();
-            let site = sites::site_of(&plain);
+            let site = sites::site_of(&plain, false);
             match sites.iter_mut().find(|s| s.frame == site.frame) {
                 Some(s) => {
                     s.bytes += bytes;

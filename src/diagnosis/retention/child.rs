@@ -236,6 +236,7 @@ fn decode(text: &str) -> Result<Vec<Site>, String> {
                 frame: parse_frame(rest),
                 context: Vec::new(),
                 spawns_thread: false,
+                c_heap: false,
                 held_by: None,
             }),
             ("held", _) => {
@@ -293,6 +294,7 @@ mod tests {
             frame: Some(f),
             context: Vec::new(),
             spawns_thread: false,
+            c_heap: false,
             held_by: Some(h),
         };
         let sites = vec![
