@@ -7,6 +7,9 @@
 //! flag is up. `CountingAlloc<System>` never raises it: it calls glibc's `__libc_*` functions
 //! directly, which no interposer sees.
 //!
+//! no_leak raises it too around its own calls into C that allocate (the `opendir` buffer of an
+//! allocation-free `/proc` scan), so that they count neither as Rust heap nor as C heap.
+//!
 //! [`CountingAlloc`]: crate::CountingAlloc
 
 use std::cell::Cell;
