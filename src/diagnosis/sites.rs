@@ -330,6 +330,10 @@ fn is_internal(f: &Frame) -> bool {
             return true;
         }
     }
+    // The C heap's interposers (feature `ffi`): unmangled names, so known by their file.
+    if (f.file.as_deref()).is_some_and(|p| p.ends_with("src/counting/c_heap/interpose.rs")) {
+        return true;
+    }
     let name = f.function.as_str();
     // no_leak's own frames, but not its unit tests.
     (name.starts_with("no_leak::") && !name.contains("::tests::"))
