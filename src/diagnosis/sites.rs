@@ -165,15 +165,16 @@ pub(crate) fn sort_sites(sites: &mut [Site]) {
 
 /// The index in `frames` of the site frame: the first frame in the user's own code, else the first
 /// outside std and no_leak. The second value is whether the first is a user frame. For a block of
-/// the C heap (`c_heap`), frames without a source file (a C library without debug info) are not
-/// the user's either.
+/// the C heap (`c_heap`), the user's frame is the first one in Rust: the C library's own frames
+/// (with or without debug info) are not where the user looks.
 fn site_index<'a>(
     mut frames: impl Iterator<Item = &'a Frame> + Clone,
     c_heap: bool,
 ) -> Option<(usize, bool)> {
+    let foreign = |f: &Frame| c_heap && !f.file.as_deref().is_some_and(|p| p.ends_with(".rs"));
     frames
         .clone()
-        .position(|f| !is_internal(f) && !is_dependency(f) && !(c_heap && f.file.is_none()))
+        .position(|f| !is_internal(f) && !is_dependency(f) && !foreign(f))
         .map(|u| (u, true))
         .or_else(|| frames.position(|f| !is_internal(f)).map(|i| (i, false)))
 }
