@@ -285,6 +285,8 @@ fn slot_from(v: usize) -> Option<&'static Slot> {
 #[inline(never)]
 fn claim(cell: &Cell<usize>) -> Option<&'static Slot> {
     cell.set(BUSY);
+    #[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+    crate::counting::c_heap::link();
     for slot in SLOT_TABLE.iter() {
         if slot.owned.load(Relaxed) == 0
             && slot.owned.compare_exchange(0, 1, Acquire, Relaxed).is_ok()

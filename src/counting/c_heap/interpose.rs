@@ -13,6 +13,15 @@ use std::ffi::{c_int, c_void};
 use super::glibc;
 use crate::counting::{alloc, inner};
 
+/// The address of this module's `malloc`. Not inlined, so that a call from elsewhere makes the
+/// linker take this module's object file, interposers included, into every binary that counts:
+/// a second definition of `malloc` (another crate's override) then fails the link loudly instead
+/// of silently taking the calls.
+#[inline(never)]
+pub(crate) fn our_malloc() -> usize {
+    std::hint::black_box(malloc as *const ()) as usize
+}
+
 /// Counts a C block just allocated (`p` non-null).
 #[inline(always)]
 fn counted_alloc(p: *mut c_void) {

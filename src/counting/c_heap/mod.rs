@@ -13,6 +13,14 @@ pub(crate) mod glibc;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod interpose;
 
+/// Links the interposers into the binary (see `interpose::our_malloc`); called once per thread,
+/// on the allocator's cold path.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[inline]
+pub(crate) fn link() {
+    interpose::our_malloc();
+}
+
 use std::sync::OnceLock;
 
 /// Why the C heap is not measured in this process, or `None` when it is. Decided once, at the
@@ -29,7 +37,7 @@ fn decide() -> Option<String> {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn decide() -> Option<String> {
-    let ours = interpose::malloc as *const () as usize;
+    let ours = interpose::our_malloc();
     let resolved = resolve("malloc")?;
     if resolved == ours {
         return None;
@@ -116,7 +124,7 @@ mod tests {
     #[test]
     fn malloc_resolves_to_ours() {
         assert_eq!(not_measured(), None);
-        assert_eq!(resolve("malloc"), Some(interpose::malloc as *const () as usize));
+        assert_eq!(resolve("malloc"), Some(interpose::our_malloc()));
         assert!(object_of(resolve("strlen").unwrap()).contains("libc"));
     }
 }
