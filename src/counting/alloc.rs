@@ -794,6 +794,38 @@ mod tests {
         assert_eq!(after.live_bytes(), before.live_bytes());
     }
 
+    /// An allocator other than `System` that calls `malloc`: what it does is the Rust block,
+    /// counted once by `CountingAlloc`, not again by the C heap's interposers.
+    #[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn a_wrapped_allocator_calling_malloc_is_counted_once() {
+        struct ViaMalloc;
+        // SAFETY: malloc's blocks are aligned to 16, enough for the layouts used here.
+        unsafe impl GlobalAlloc for ViaMalloc {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                // SAFETY: any size is valid for malloc.
+                unsafe { libc::malloc(layout.size()) as *mut u8 }
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, _: Layout) {
+                // SAFETY: `ptr` came from `alloc`, freed once.
+                unsafe { libc::free(ptr.cast()) }
+            }
+        }
+        static A: CountingAlloc<ViaMalloc> = CountingAlloc::new(ViaMalloc);
+        let l = Layout::from_size_align(40, 8).unwrap();
+        let before = thread_totals().unwrap();
+        // SAFETY: a valid layout; the block is freed once with it.
+        let p = unsafe { A.alloc(l) };
+        let mid = thread_totals().unwrap();
+        // SAFETY: as above.
+        unsafe { A.dealloc(p, l) };
+        let after = thread_totals().unwrap();
+        assert_eq!(mid.alloc_bytes - before.alloc_bytes, 40);
+        assert_eq!(mid.alloc_blocks - before.alloc_blocks, 1);
+        assert_eq!(after.free_bytes - mid.free_bytes, 40);
+        assert_eq!(after.live_blocks(), before.live_blocks());
+    }
+
     #[test]
     fn exited_threads_stay_in_process_totals() {
         // A thread allocates 1000 bytes it never frees, then exits and releases its slot.

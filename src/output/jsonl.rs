@@ -247,6 +247,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sites_say_whether_they_are_c_heap() {
+        use crate::counting::heap::Scope;
+        let mut r = Report::new("t".into(), crate::Config::new(), Scope::Process);
+        let site = |c_heap| crate::diagnosis::sites::Site {
+            bytes: 8,
+            blocks: 1,
+            frame: None,
+            context: Vec::new(),
+            spawns_thread: false,
+            c_heap,
+            held_by: None,
+        };
+        r.sites = vec![site(true), site(false)];
+        let line = report_line(&r, "leak", "fail");
+        assert!(line.contains("\"spawns_thread\":false,\"c_heap\":true,"), "{line}");
+        assert!(line.contains("\"spawns_thread\":false,\"c_heap\":false,"), "{line}");
+    }
+
+    #[test]
     fn strings_are_escaped() {
         assert_eq!(string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
     }

@@ -531,3 +531,30 @@ fn write_soak(f: &mut fmt::Formatter<'_>, soak: &SoakReport, r: &Report) -> fmt:
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod c_heap_tests {
+    use super::*;
+
+    #[test]
+    fn c_sites_and_an_unmeasured_c_heap_are_said() {
+        let mut r = Report::new("t".into(), crate::Config::new(), Scope::Process);
+        r.c_heap_not_measured = Some("not glibc");
+        r.sites = vec![Site {
+            bytes: 16,
+            blocks: 1,
+            frame: Some(Frame {
+                function: "t::f".into(),
+                file: Some("src/t.rs".into()),
+                line: Some(3),
+            }),
+            context: Vec::new(),
+            spawns_thread: false,
+            c_heap: true,
+            held_by: None,
+        }];
+        let text = r.to_string();
+        assert!(text.contains("  C heap:    not measured: not glibc\n"), "{text}");
+        assert!(text.contains("- 16 B in 1 block of C heap at src/t.rs:3 (t::f)"), "{text}");
+    }
+}
