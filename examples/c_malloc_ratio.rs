@@ -102,10 +102,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     let args: Vec<String> = std::env::args().collect();
     match args.iter().position(|a| a == name) {
-        Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-            eprintln!("c_malloc_ratio: {name} needs a value");
-            std::process::exit(2)
-        }),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                eprintln!("c_malloc_ratio: {name} needs a value");
+                std::process::exit(2)
+            }),
         None => default,
     }
 }

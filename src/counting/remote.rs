@@ -43,12 +43,12 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
+#[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+use crate::counting::c_heap::glibc::Untracked as System;
 /// The table's storage: `System`, or with the feature `ffi` on glibc the same calls by glibc's
 /// own names, so that the C heap's interposers do not count it either.
 #[cfg(not(all(feature = "ffi", target_os = "linux", target_env = "gnu")))]
 use std::alloc::System;
-#[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
-use crate::counting::c_heap::glibc::Untracked as System;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};

@@ -261,8 +261,14 @@ mod tests {
         };
         r.sites = vec![site(true), site(false)];
         let line = report_line(&r, "leak", "fail");
-        assert!(line.contains("\"spawns_thread\":false,\"c_heap\":true,"), "{line}");
-        assert!(line.contains("\"spawns_thread\":false,\"c_heap\":false,"), "{line}");
+        assert!(
+            line.contains("\"spawns_thread\":false,\"c_heap\":true,"),
+            "{line}"
+        );
+        assert!(
+            line.contains("\"spawns_thread\":false,\"c_heap\":false,"),
+            "{line}"
+        );
     }
 
     #[test]

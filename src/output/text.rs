@@ -554,7 +554,13 @@ mod c_heap_tests {
             held_by: None,
         }];
         let text = r.to_string();
-        assert!(text.contains("  C heap:    not measured: not glibc\n"), "{text}");
-        assert!(text.contains("- 16 B in 1 block of C heap at src/t.rs:3 (t::f)"), "{text}");
+        assert!(
+            text.contains("  C heap:    not measured: not glibc\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- 16 B in 1 block of C heap at src/t.rs:3 (t::f)"),
+            "{text}"
+        );
     }
 }

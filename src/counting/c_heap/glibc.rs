@@ -38,7 +38,11 @@ pub(crate) unsafe fn usable_size(p: *mut c_void) -> usize {
     // A chunk's header is one word (the previous chunk's tail lends the other); a mapped chunk
     // has both words of its own.
     let word = std::mem::size_of::<usize>();
-    let overhead = if size & IS_MMAPPED != 0 { 2 * word } else { word };
+    let overhead = if size & IS_MMAPPED != 0 {
+        2 * word
+    } else {
+        word
+    };
     (size & !FLAG_BITS).saturating_sub(overhead)
 }
 

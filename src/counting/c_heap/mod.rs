@@ -146,7 +146,11 @@ mod tests {
             assert_eq!(live(), (start.0 + n, start.1 + 1));
             let q = libc::realloc(p, 5000);
             let m = libc::malloc_usable_size(q) as i64;
-            assert_eq!(live(), (start.0 + m, start.1 + 1), "a realloc moves bytes only");
+            assert_eq!(
+                live(),
+                (start.0 + m, start.1 + 1),
+                "a realloc moves bytes only"
+            );
             assert!(libc::realloc(q, 0).is_null(), "glibc: realloc(p, 0) frees");
             assert_eq!(live(), start);
             let mut out = std::ptr::null_mut();
@@ -189,7 +193,11 @@ mod tests {
             let p = libc::malloc(10);
             assert!(libc::realloc(p, usize::MAX / 2).is_null());
             let n = libc::malloc_usable_size(p) as i64;
-            assert_eq!(live(), (start.0 + n, start.1 + 1), "a failed realloc keeps the block");
+            assert_eq!(
+                live(),
+                (start.0 + n, start.1 + 1),
+                "a failed realloc keeps the block"
+            );
             libc::free(p);
             libc::free(std::ptr::null_mut());
             assert_eq!(libc::malloc_usable_size(std::ptr::null_mut()), 0);
