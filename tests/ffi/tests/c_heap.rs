@@ -75,7 +75,10 @@ fn assert_first_site_marked(body: fn(), file: &str, module_path: &str) {
     let want = marked_lines(module);
     assert!(want.contains(&line), "line {line}, want {want:?}\n{report}");
     let text = report.to_string();
-    assert!(text.contains(&format!("of C heap at {file}:{line} (")), "{text}");
+    assert!(
+        text.contains(&format!("of C heap at {file}:{line} (")),
+        "{text}"
+    );
     assert_eq!(report.c_heap_not_measured(), None, "{report}");
 }
 
@@ -142,7 +145,12 @@ mod getaddrinfo {
         let mut res = std::ptr::null_mut();
         // SAFETY: NUL-terminated host name, no service, no hints, `res` writable.
         let rc = unsafe {
-            libc::getaddrinfo(c"localhost".as_ptr(), std::ptr::null(), std::ptr::null(), &mut res) // leak-site
+            libc::getaddrinfo(
+                c"localhost".as_ptr(),
+                std::ptr::null(),
+                std::ptr::null(),
+                &mut res,
+            ) // leak-site
         };
         assert_eq!(rc, 0);
         res
@@ -304,7 +312,9 @@ fn libc_malloc_counts_its_usable_size_every_run() {
     };
     assert!(usable >= 100);
     assert!(
-        r.per_run().iter().all(|d| d.bytes == usable && d.blocks == 1),
+        r.per_run()
+            .iter()
+            .all(|d| d.bytes == usable && d.blocks == 1),
         "{r}"
     );
 }

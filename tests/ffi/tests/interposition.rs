@@ -36,7 +36,10 @@ static BEFORE_MAIN: extern "C" fn() = before_main;
 
 #[test]
 fn constructor_before_main_mallocs_and_frees() {
-    assert!(BEFORE_MAIN_OK.load(SeqCst), "the constructor ran and got its blocks");
+    assert!(
+        BEFORE_MAIN_OK.load(SeqCst),
+        "the constructor ran and got its blocks"
+    );
 }
 
 // -- thread exit: a thread-local destructor, and a pthread key destructor (those run after every
@@ -68,7 +71,10 @@ fn pthread_key() -> libc::pthread_key_t {
         let mut key = 0;
         // SAFETY: `key` is writable; the destructor is a valid `extern "C"` function for the
         // life of the process.
-        assert_eq!(unsafe { libc::pthread_key_create(&mut key, Some(key_destructor)) }, 0);
+        assert_eq!(
+            unsafe { libc::pthread_key_create(&mut key, Some(key_destructor)) },
+            0
+        );
         key
     })
 }
@@ -79,7 +85,10 @@ fn thread_with_c_at_exit() {
     std::thread::spawn(move || {
         TLS_DTOR.with(|_| ());
         // SAFETY: the key exists; a non-null value makes its destructor run at thread exit.
-        assert_eq!(unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) }, 0);
+        assert_eq!(
+            unsafe { libc::pthread_setspecific(key, std::ptr::dangling::<libc::c_void>()) },
+            0
+        );
     })
     .join()
     .unwrap();
@@ -89,10 +98,16 @@ fn thread_with_c_at_exit() {
 #[no_leak::isolated]
 fn thread_exit_destructors_malloc_and_free_and_measure_zero() {
     let before = EXIT_CALLS.load(SeqCst);
-    let r = Config::new().warmup(3).runs(5).measure(thread_with_c_at_exit);
+    let r = Config::new()
+        .warmup(3)
+        .runs(5)
+        .measure(thread_with_c_at_exit);
     assert!(!r.is_leak(), "{r}");
     assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
-    assert!(EXIT_CALLS.load(SeqCst) - before >= 2 * 8, "both destructors ran every run");
+    assert!(
+        EXIT_CALLS.load(SeqCst) - before >= 2 * 8,
+        "both destructors ran every run"
+    );
 }
 
 // -- threads created by C code (`pthread_create` directly).
@@ -181,7 +196,10 @@ fn forked_child_mallocs_and_frees_without_deadlock() {
             // SAFETY: ends the child at once, running no atexit handler of the parent's.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) };
         }
-        assert!(exited_within(pid, Duration::from_secs(20)), "the child hung or failed");
+        assert!(
+            exited_within(pid, Duration::from_secs(20)),
+            "the child hung or failed"
+        );
     }
     stop.store(true, SeqCst);
     busy.into_iter().for_each(|t| t.join().unwrap());
