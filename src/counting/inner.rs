@@ -38,7 +38,9 @@ impl Drop for Inside {
     }
 }
 
-/// Whether the calling thread is inside the wrapped allocator right now.
+/// Whether the calling thread is inside the wrapped allocator right now (read by the
+/// interposers, which exist on glibc only).
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn inside() -> bool {
     DEPTH.try_with(|d| d.get() != 0).unwrap_or(false)

@@ -240,3 +240,15 @@ mod tests {
         assert_eq!(resolve("malloc"), Some(interpose::our_malloc()));
     }
 }
+
+#[cfg(all(test, not(all(target_os = "linux", target_env = "gnu"))))]
+mod off_glibc_tests {
+    #[test]
+    fn the_c_heap_is_not_measured_and_the_report_says_why() {
+        let why = super::not_measured().expect("not measured off glibc");
+        assert!(why.contains("only on Linux with glibc"), "{why}");
+        let r = crate::Config::new().measure(|| ());
+        let text = r.to_string();
+        assert!(text.contains("C heap:    not measured"), "{text}");
+    }
+}
