@@ -144,14 +144,8 @@ mod getaddrinfo {
     fn resolve() -> *mut libc::addrinfo {
         let mut res = std::ptr::null_mut();
         // SAFETY: NUL-terminated host name, no service, no hints, `res` writable.
-        let rc = unsafe {
-            libc::getaddrinfo(
-                c"localhost".as_ptr(),
-                std::ptr::null(),
-                std::ptr::null(),
-                &mut res,
-            ) // leak-site
-        };
+        let (host, none) = (c"localhost".as_ptr(), std::ptr::null());
+        let rc = unsafe { libc::getaddrinfo(host, none, std::ptr::null(), &mut res) }; // leak-site
         assert_eq!(rc, 0);
         res
     }
