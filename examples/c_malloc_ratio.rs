@@ -13,6 +13,10 @@
 //! thread CPU time. Prints ratios only. Exits with status 1 if a ratio exceeds `X` (default 1.3),
 //! 2 on bad arguments or when the C heap is not interposed (not glibc, or another malloc wins).
 
+// Linked for its global allocator and the interposers, which a binary that names nothing of
+// no_leak would leave out.
+extern crate no_leak;
+
 use std::ffi::c_void;
 use std::sync::Barrier;
 use std::time::Duration;
