@@ -43,7 +43,8 @@ pub(crate) unsafe fn usable_size(p: *mut c_void) -> usize {
     } else {
         word
     };
-    (size & !FLAG_BITS).saturating_sub(overhead)
+    // A live chunk is at least four words long: no underflow.
+    (size & !FLAG_BITS) - overhead
 }
 
 // Thin, safe-to-call-as-FFI wrappers, so the interposers read as one line each.
