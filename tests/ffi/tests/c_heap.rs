@@ -312,3 +312,23 @@ fn libc_malloc_counts_its_usable_size_every_run() {
         "{r}"
     );
 }
+
+/// A heap profile names C-heap sites at the Rust line that called into C, marked as C heap.
+#[test]
+#[no_leak::isolated]
+fn heap_profile_marks_c_sites() {
+    let profiler = no_leak::profile::start().expect("a profiler");
+    // SAFETY: NUL-terminated; the copy is freed once, after the snapshot.
+    let p = unsafe { libc::strdup(c"profiled".as_ptr()) }; // profiled-site
+    let snap = profiler.snapshot();
+    // SAFETY: `p` came from strdup and is freed once.
+    unsafe { libc::free(p.cast()) };
+    let line = (include_str!("c_heap.rs").lines())
+        .position(|l| l.ends_with("// profiled-site"))
+        .unwrap() as u32
+        + 1;
+    let site = snap
+        .site_at(file!(), line)
+        .expect("the strdup line is a site");
+    assert!(site.c_heap, "{site:?}");
+}
