@@ -147,14 +147,15 @@ impl Profiler {
         let elapsed = self.started.elapsed();
         let blocks = self.capture.live();
         // Each distinct stack is resolved once.
-        // Keyed by stack and heap (Rust or C, feature `ffi`).
-        let mut by_stack: HashMap<(&[usize], bool), (u64, u64)> = HashMap::new();
+        // Keyed by stack and heap (Rust or C, feature `ffi`): (bytes, blocks).
+        type Key<'a> = (&'a [usize], bool);
+        let mut by_stack: HashMap<Key, (u64, u64)> = HashMap::new();
         for b in &blocks {
             let e = by_stack.entry((b.stack.ips(), b.c_heap)).or_default();
             e.0 += b.size as u64;
             e.1 += 1;
         }
-        let mut distinct: Vec<((&[usize], bool), (u64, u64))> = by_stack.into_iter().collect();
+        let mut distinct: Vec<(Key, (u64, u64))> = by_stack.into_iter().collect();
         distinct.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut resolver = self.resolver.borrow_mut();
         let mut stacks: HashMap<Vec<(usize, Frame)>, (u64, u64)> = HashMap::new();
