@@ -22,7 +22,12 @@
 //! **What is counted.** These dimensions, each as net growth over the measured runs:
 //! - `heap`: live bytes and live blocks, from every thread of the process, counted by
 //!   [`CountingAlloc`], which the default feature `global-allocator` installs. A block allocated
-//!   on a thread the body spawned and joined counts; so does one freed by such a thread.
+//!   on a thread the body spawned and joined counts; so does one freed by such a thread. With the
+//!   cargo feature `ffi` on Linux with glibc, the C heap too: every call of the malloc family
+//!   made by C code or by Rust code calling libc directly, at its usable size, in the calling
+//!   thread's count; its allocation sites name the Rust line that called into C and are marked
+//!   as C heap. Rust allocations are counted once either way. Elsewhere the report says the C
+//!   heap is not measured ([`Report::c_heap_not_measured`]).
 //! - `threads`: live OS threads (`/proc/self/task` on Linux).
 //! - `fds`: open file descriptors (`/proc/self/fd` on Linux).
 //! - `peak` (only when [`Config::max_peak_bytes`] is set): within each run, the highest live heap
@@ -216,6 +221,7 @@
 //! | `pprof` | off | `profile::Snapshot::write_pprof` (gzip `profile.proto`) |
 //! | `plot` | off | an SVG plot of a failing soak's samples (plotters) |
 //! | `stats_alloc` | off | heap counts from `stats_alloc::INSTRUMENTED_SYSTEM` instead |
+//! | `ffi` | off | Linux/glibc: the C heap (`malloc` and its family) counted in `heap` |
 //!
 //! # Setup
 //!

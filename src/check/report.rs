@@ -199,6 +199,8 @@ pub struct Report {
     pub(crate) unmeasurable: Option<String>,
     /// `NO_LEAK=off` was set: the body ran once and nothing was measured.
     pub(crate) off: bool,
+    /// With the feature `ffi`: why the C heap is not counted in this process, if it is not.
+    pub(crate) c_heap_not_measured: Option<&'static str>,
 }
 
 impl Report {
@@ -229,6 +231,7 @@ impl Report {
             one_time: None,
             unmeasurable: None,
             off: false,
+            c_heap_not_measured: c_heap_not_measured(),
         }
     }
 
@@ -365,6 +368,13 @@ impl Report {
         &self.sites
     }
 
+    /// With the cargo feature `ffi`: why the C heap (`malloc` and its family) is not counted in
+    /// this process, if it is not (not Linux with glibc, or another `malloc` takes the calls).
+    /// `None` when it is counted, and always without the feature.
+    pub fn c_heap_not_measured(&self) -> Option<&str> {
+        self.c_heap_not_measured
+    }
+
     /// Why [`sites`](Report::sites) is empty or partial, if it is.
     pub fn sites_note(&self) -> Option<&str> {
         self.sites_note.as_deref()
@@ -415,4 +425,15 @@ impl Report {
             .find(|(d, _)| *d == dim)
             .map(|(_, why)| why.as_str())
     }
+}
+
+/// Why the C heap is not measured (feature `ffi`), decided once per process.
+#[cfg(feature = "ffi")]
+fn c_heap_not_measured() -> Option<&'static str> {
+    crate::counting::c_heap::not_measured()
+}
+
+#[cfg(not(feature = "ffi"))]
+fn c_heap_not_measured() -> Option<&'static str> {
+    None
 }

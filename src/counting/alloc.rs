@@ -285,6 +285,8 @@ fn slot_from(v: usize) -> Option<&'static Slot> {
 #[inline(never)]
 fn claim(cell: &Cell<usize>) -> Option<&'static Slot> {
     cell.set(BUSY);
+    #[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+    crate::counting::c_heap::link();
     for slot in SLOT_TABLE.iter() {
         if slot.owned.load(Relaxed) == 0
             && slot.owned.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
@@ -342,6 +344,20 @@ fn my_slot() -> Option<&'static Slot> {
 /// out of line.
 #[inline(always)]
 fn count<const ALLOC: bool>(ptr: *mut u8, size: usize) {
+    count_as::<ALLOC, false>(ptr, size)
+}
+
+/// Counts a block of the C heap (the `ffi` interposers of the malloc family): exactly as a Rust
+/// one, in the calling thread's slot, marked as C heap for capture.
+#[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+#[inline(always)]
+pub(crate) fn count_c<const ALLOC: bool>(ptr: *mut u8, size: usize) {
+    count_as::<ALLOC, true>(ptr, size)
+}
+
+/// [`count`], for the Rust heap or (`C_HEAP`) the C heap.
+#[inline(always)]
+fn count_as<const ALLOC: bool, const C_HEAP: bool>(ptr: *mut u8, size: usize) {
     let slot = match slot_from(MY_SLOT.with(Cell::get)) {
         Some(s) => {
             s.counters.add_owned::<ALLOC>(size as u64);
@@ -352,7 +368,7 @@ fn count<const ALLOC: bool>(ptr: *mut u8, size: usize) {
     let hooks = HOOKS.load(Relaxed);
     if hooks != 0 {
         if ALLOC {
-            hooks_on_alloc(hooks, slot, ptr, size);
+            hooks_on_alloc(hooks, slot, ptr, size, C_HEAP);
         } else {
             hooks_on_free(hooks, slot, ptr, size);
         }
@@ -378,7 +394,7 @@ fn covers(hooks: u8, all: u8, not_main: u8, slot: Option<&Slot>) -> bool {
 }
 
 #[cold]
-fn hooks_on_alloc(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize) {
+fn hooks_on_alloc(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize, c_heap: bool) {
     if hooks & REMOTE != 0 {
         if let Some(s) = slot.filter(|s| s.window.load(Relaxed) != 0) {
             remote::remember(s.index(), ptr as usize, size);
@@ -397,7 +413,7 @@ fn hooks_on_alloc(hooks: u8, slot: Option<&Slot>, ptr: *mut u8, size: usize) {
         && (covers(hooks, CAPTURE_ALL, CAPTURE_NOT_MAIN, slot)
             || (hooks & CAPTURE_THREAD != 0 && crate::counting::capture::thread_wants_capture()))
     {
-        crate::counting::capture::on_alloc(ptr as usize, size);
+        crate::counting::capture::on_alloc(ptr as usize, size, c_heap);
     }
 }
 
@@ -457,58 +473,150 @@ pub(crate) fn leave_window(owner: u32) -> bool {
     depth == 1
 }
 
-// SAFETY: every method forwards to `inner` with the caller's arguments unchanged and returns its
-// result unchanged, so `CountingAlloc<A>` upholds exactly the contract `A` upholds. The counting
-// around the calls never allocates through the global allocator (it touches static atomics, a
-// const thread-local, and the cross-thread table, whose storage comes from `System` directly) and
-// never unwinds.
-//
-// A free is counted *before* the block goes back to `inner`: while a hook is on, counting it may
-// retire a record of the block (the cross-thread table, the capture table), which must happen
-// before `inner` can hand the same address to another thread that records it anew.
-unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
-    #[inline]
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded; the caller guarantees `layout` has a non-zero size.
-        let p = unsafe { self.inner.alloc(layout) };
-        if !p.is_null() {
-            count::<true>(p, layout.size());
-        }
-        p
-    }
+// The calls into the wrapped allocator. With the feature `ffi` on glibc, `System` is called by
+// glibc's own `__libc_*` names (std's `System` rules replicated), so the C-heap interposers never
+// see the Rust heap and the hot path costs what it costs without the feature; any other wrapped
+// allocator runs with `inner::Inside` raised, so that what it does through `malloc` is not counted
+// again as C heap. `TypeId` needs `A: 'static`, which the feature adds to the bounds (every
+// global allocator is a `static`, so this costs users nothing); the comparison is a constant.
+macro_rules! inner_calls {
+    ($($bound:tt)*) => {
+        impl<A: GlobalAlloc $($bound)*> CountingAlloc<A> {
+            #[inline(always)]
+            unsafe fn inner_alloc(&self, layout: Layout) -> *mut u8 {
+                #[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+                if is_system::<A>() {
+                    // SAFETY: the caller upholds `alloc`'s contract.
+                    return unsafe { crate::counting::c_heap::glibc::rust_alloc(layout) };
+                }
+                let _inside = enter_inner();
+                // SAFETY: the caller upholds `alloc`'s contract.
+                unsafe { self.inner.alloc(layout) }
+            }
 
-    #[inline]
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as for `alloc`.
-        let p = unsafe { self.inner.alloc_zeroed(layout) };
-        if !p.is_null() {
-            count::<true>(p, layout.size());
-        }
-        p
-    }
+            #[inline(always)]
+            unsafe fn inner_alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+                #[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+                if is_system::<A>() {
+                    // SAFETY: the caller upholds `alloc_zeroed`'s contract.
+                    return unsafe { crate::counting::c_heap::glibc::rust_alloc_zeroed(layout) };
+                }
+                let _inside = enter_inner();
+                // SAFETY: the caller upholds `alloc_zeroed`'s contract.
+                unsafe { self.inner.alloc_zeroed(layout) }
+            }
 
-    #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count::<false>(ptr, layout.size());
-        // SAFETY: forwarded; the caller guarantees `ptr` came from this allocator with `layout`.
-        unsafe { self.inner.dealloc(ptr, layout) };
-    }
+            #[inline(always)]
+            unsafe fn inner_dealloc(&self, ptr: *mut u8, layout: Layout) {
+                #[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+                if is_system::<A>() {
+                    // SAFETY: `ptr` is a block of `System`, that is of glibc.
+                    return unsafe { crate::counting::c_heap::glibc::rust_dealloc(ptr) };
+                }
+                let _inside = enter_inner();
+                // SAFETY: the caller upholds `dealloc`'s contract.
+                unsafe { self.inner.dealloc(ptr, layout) }
+            }
 
-    #[inline]
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // Counted as a free of the old block and an allocation of the new one: live blocks stay
-        // the same, live bytes move by the difference. The free first, as in `dealloc`.
-        count::<false>(ptr, layout.size());
-        // SAFETY: forwarded; the caller upholds `realloc`'s contract for `inner` as well.
-        let p = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        if p.is_null() {
-            // The old block is still live: it counts again as allocated, by this thread.
-            count::<true>(ptr, layout.size());
-        } else {
-            count::<true>(p, new_size);
+            #[inline(always)]
+            unsafe fn inner_realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+                #[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+                if is_system::<A>() {
+                    // SAFETY: the caller upholds `realloc`'s contract.
+                    return unsafe { crate::counting::c_heap::glibc::rust_realloc(ptr, layout, new) };
+                }
+                let _inside = enter_inner();
+                // SAFETY: the caller upholds `realloc`'s contract.
+                unsafe { self.inner.realloc(ptr, layout, new) }
+            }
         }
-        p
-    }
+
+        // SAFETY: every method forwards to `inner` (or, for `System`, to the same glibc calls
+        // `System` makes) with the caller's arguments unchanged and returns its result unchanged,
+        // so `CountingAlloc<A>` upholds exactly the contract `A` upholds. The counting around the
+        // calls never allocates through the global allocator (it touches static atomics, const
+        // thread-locals, and the cross-thread table, whose storage bypasses every counter) and
+        // never unwinds.
+        //
+        // A free is counted *before* the block goes back to `inner`: while a hook is on, counting
+        // it may retire a record of the block (the cross-thread table, the capture table), which
+        // must happen before `inner` can hand the same address to another thread that records it
+        // anew.
+        unsafe impl<A: GlobalAlloc $($bound)*> GlobalAlloc for CountingAlloc<A> {
+            #[inline]
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                // SAFETY: forwarded; the caller guarantees `layout` has a non-zero size.
+                let p = unsafe { self.inner_alloc(layout) };
+                if !p.is_null() {
+                    count::<true>(p, layout.size());
+                }
+                p
+            }
+
+            #[inline]
+            unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+                // SAFETY: as for `alloc`.
+                let p = unsafe { self.inner_alloc_zeroed(layout) };
+                if !p.is_null() {
+                    count::<true>(p, layout.size());
+                }
+                p
+            }
+
+            #[inline]
+            unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+                count::<false>(ptr, layout.size());
+                // SAFETY: forwarded; `ptr` came from this allocator with `layout`.
+                unsafe { self.inner_dealloc(ptr, layout) };
+            }
+
+            #[inline]
+            unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+                // Counted as a free of the old block and an allocation of the new one: live
+                // blocks stay the same, live bytes move by the difference. The free first, as in
+                // `dealloc`.
+                count::<false>(ptr, layout.size());
+                // SAFETY: forwarded; the caller upholds `realloc`'s contract for `inner` as well.
+                let p = unsafe { self.inner_realloc(ptr, layout, new_size) };
+                if p.is_null() {
+                    // The old block is still live: it counts again as allocated, by this thread.
+                    count::<true>(ptr, layout.size());
+                } else {
+                    count::<true>(p, new_size);
+                }
+                p
+            }
+        }
+    };
+}
+
+#[cfg(feature = "ffi")]
+inner_calls!(+ 'static);
+#[cfg(not(feature = "ffi"))]
+inner_calls!();
+
+/// Whether the wrapped allocator is std's `System` (a constant once monomorphised).
+#[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+#[inline(always)]
+fn is_system<A: 'static>() -> bool {
+    std::any::TypeId::of::<A>() == std::any::TypeId::of::<System>()
+}
+
+/// Raises the inside-the-wrapped-allocator flag (feature `ffi`); nothing without it.
+#[cfg(feature = "ffi")]
+#[inline(always)]
+fn enter_inner() -> crate::counting::inner::Inside {
+    crate::counting::inner::Inside::enter()
+}
+
+/// Without the feature `ffi`, no flag.
+#[cfg(not(feature = "ffi"))]
+struct NoFlag;
+
+#[cfg(not(feature = "ffi"))]
+#[inline(always)]
+fn enter_inner() -> NoFlag {
+    NoFlag
 }
 
 /// Monotonic counters: everything allocated and freed so far.
@@ -684,6 +792,38 @@ mod tests {
         assert_eq!(mid.alloc_blocks - before.alloc_blocks, 1);
         assert_eq!(after.free_bytes - mid.free_bytes, 24);
         assert_eq!(after.live_bytes(), before.live_bytes());
+    }
+
+    /// An allocator other than `System` that calls `malloc`: what it does is the Rust block,
+    /// counted once by `CountingAlloc`, not again by the C heap's interposers.
+    #[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn a_wrapped_allocator_calling_malloc_is_counted_once() {
+        struct ViaMalloc;
+        // SAFETY: malloc's blocks are aligned to 16, enough for the layouts used here.
+        unsafe impl GlobalAlloc for ViaMalloc {
+            unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+                // SAFETY: any size is valid for malloc.
+                unsafe { libc::malloc(layout.size()) as *mut u8 }
+            }
+            unsafe fn dealloc(&self, ptr: *mut u8, _: Layout) {
+                // SAFETY: `ptr` came from `alloc`, freed once.
+                unsafe { libc::free(ptr.cast()) }
+            }
+        }
+        static A: CountingAlloc<ViaMalloc> = CountingAlloc::new(ViaMalloc);
+        let l = Layout::from_size_align(40, 8).unwrap();
+        let before = thread_totals().unwrap();
+        // SAFETY: a valid layout; the block is freed once with it.
+        let p = unsafe { A.alloc(l) };
+        let mid = thread_totals().unwrap();
+        // SAFETY: as above.
+        unsafe { A.dealloc(p, l) };
+        let after = thread_totals().unwrap();
+        assert_eq!(mid.alloc_bytes - before.alloc_bytes, 40);
+        assert_eq!(mid.alloc_blocks - before.alloc_blocks, 1);
+        assert_eq!(after.free_bytes - mid.free_bytes, 40);
+        assert_eq!(after.live_blocks(), before.live_blocks());
     }
 
     #[test]

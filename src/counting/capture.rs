@@ -47,6 +47,8 @@ pub(crate) struct Block {
     /// Capture order: blocks allocated later have higher numbers (see [`next_seq`]).
     pub(crate) seq: u64,
     // -- end retention
+    /// Allocated through the C heap's `malloc` family (feature `ffi`), not the Rust allocator.
+    pub(crate) c_heap: bool,
 }
 
 // -- retention (diagnosis/retention)
@@ -97,8 +99,8 @@ impl Drop for Reentry {
     }
 }
 
-/// Called by the allocator for a captured allocation.
-pub(crate) fn on_alloc(ptr: usize, size: usize) {
+/// Called by the allocator for a captured allocation (`c_heap`: by the C heap's interposers).
+pub(crate) fn on_alloc(ptr: usize, size: usize, c_heap: bool) {
     let Some(_guard) = Reentry::enter() else {
         return;
     };
@@ -126,6 +128,7 @@ pub(crate) fn on_alloc(ptr: usize, size: usize) {
                     stack,
                     addr: ptr,
                     seq,
+                    c_heap,
                 },
             );
         }

@@ -183,6 +183,9 @@ pub(crate) mod proc_dir {
     /// Calls `each` with the open directory's own descriptor and every entry name of `path` (a
     /// `/proc` directory). `None` if the directory cannot be opened.
     pub(crate) fn scan(path: &CStr, mut each: impl FnMut(i32, &str)) -> Option<()> {
+        // With the feature `ffi`, `opendir`'s buffer is no_leak's own, not the C heap's.
+        #[cfg(feature = "ffi")]
+        let _own = crate::counting::inner::Inside::enter();
         // SAFETY: `path` is NUL-terminated. The DIR pointer is checked for null, used only until
         // `closedir`, and each dirent is read before the next `readdir`, as readdir requires.
         unsafe {

@@ -6,6 +6,8 @@
 //! [`stats`]: crate::stats
 
 pub(crate) mod alloc;
+#[cfg(feature = "ffi")]
+pub(crate) mod c_heap;
 pub(crate) mod capture;
 pub(crate) mod census;
 pub(crate) mod heap;

@@ -41,7 +41,14 @@
 //! only when it says the block may be remembered (`cargo run --release --example alloc_ratio`
 //! prints both costs).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+#[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+use crate::counting::c_heap::glibc::Untracked as System;
+/// The table's storage: `System`, or with the feature `ffi` on glibc the same calls by glibc's
+/// own names, so that the C heap's interposers do not count it either.
+#[cfg(not(all(feature = "ffi", target_os = "linux", target_env = "gnu")))]
+use std::alloc::System;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};

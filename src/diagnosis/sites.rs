@@ -49,6 +49,9 @@ pub struct Site {
     pub context: Vec<Frame>,
     /// The allocation was made while spawning a thread: `frame` is the spawn site.
     pub spawns_thread: bool,
+    /// The blocks came from the C heap (`malloc` and its family, feature `ffi`): `frame` is the
+    /// line of the user's code that called into C.
+    pub c_heap: bool,
     // -- retention (diagnosis/retention)
     /// Who holds this site's memory (a static, a thread, a cycle, nothing), for the heap sites of a
     /// failing `#[no_leak]` test; `None` where it was not looked for.
@@ -121,8 +124,11 @@ pub(crate) fn group(blocks: &[Block]) -> Vec<Site> {
             .into_iter()
             .map(|(_, f)| f)
             .collect();
-        let site = site_of(&frames);
-        match sites.iter_mut().find(|s| s.frame == site.frame) {
+        let site = site_of(&frames, block.c_heap);
+        match sites
+            .iter_mut()
+            .find(|s| s.frame == site.frame && s.c_heap == site.c_heap)
+        {
             Some(s) => {
                 s.bytes += block.size as u64;
                 s.blocks += 1;
@@ -158,18 +164,25 @@ pub(crate) fn sort_sites(sites: &mut [Site]) {
 }
 
 /// The index in `frames` of the site frame: the first frame in the user's own code, else the first
-/// outside std and no_leak. The second value is whether the first is a user frame.
-fn site_index<'a>(mut frames: impl Iterator<Item = &'a Frame> + Clone) -> Option<(usize, bool)> {
+/// outside std and no_leak. The second value is whether the first is a user frame. For a block of
+/// the C heap (`c_heap`), the user's frame is the first one in Rust: the C library's own frames
+/// (with or without debug info) are not where the user looks.
+fn site_index<'a>(
+    mut frames: impl Iterator<Item = &'a Frame> + Clone,
+    c_heap: bool,
+) -> Option<(usize, bool)> {
+    let foreign = |f: &Frame| c_heap && !f.file.as_deref().is_some_and(|p| p.ends_with(".rs"));
     frames
         .clone()
-        .position(|f| !is_internal(f) && !is_dependency(f))
+        .position(|f| !is_internal(f) && !is_dependency(f) && !foreign(f))
         .map(|u| (u, true))
         .or_else(|| frames.position(|f| !is_internal(f)).map(|i| (i, false)))
 }
 
-/// The site of one resolved stack (innermost frame first), with zero bytes and blocks.
-pub(crate) fn site_of(frames: &[Frame]) -> Site {
-    let site = site_index(frames.iter());
+/// The site of one resolved stack (innermost frame first), with zero bytes and blocks; `c_heap`:
+/// the block came from the C heap.
+pub(crate) fn site_of(frames: &[Frame], c_heap: bool) -> Site {
+    let site = site_index(frames.iter(), c_heap);
     let first_user = site.and_then(|(i, user)| user.then_some(i));
     // Made by a spawn call: a spawn frame lies between the allocator and the user's frame
     // (allocations made *on* the new thread have the spawn frames outside the user's).
@@ -201,6 +214,7 @@ pub(crate) fn site_of(frames: &[Frame]) -> Site {
         frame,
         context,
         spawns_thread,
+        c_heap,
         held_by: None,
     }
 }
@@ -211,7 +225,7 @@ pub(crate) fn site_of(frames: &[Frame]) -> Site {
 /// stack with no frame outside std is kept whole. Each frame comes with the address it was
 /// resolved from.
 pub(crate) fn fold(frames: Vec<(usize, Frame)>) -> Vec<(usize, Frame)> {
-    let Some((start, _)) = site_index(frames.iter().map(|(_, f)| f)) else {
+    let Some((start, _)) = site_index(frames.iter().map(|(_, f)| f), false) else {
         return frames;
     };
     frames
@@ -316,6 +330,10 @@ fn is_internal(f: &Frame) -> bool {
         {
             return true;
         }
+    }
+    // The C heap's interposers (feature `ffi`): unmangled names, so known by their file.
+    if (f.file.as_deref()).is_some_and(|p| p.ends_with("src/counting/c_heap/interpose.rs")) {
+        return true;
     }
     let name = f.function.as_str();
     // no_leak's own frames, but not its unit tests.

@@ -78,8 +78,8 @@ pub(crate) fn report_line(r: &Report, outcome: &str, verdict: &str) -> String {
                 None => ("null".into(), "null".into(), "null".into()),
             };
             format!(
-                "{{\"bytes\":{},\"blocks\":{},\"file\":{file},\"line\":{line},\"function\":{function},\"spawns_thread\":{},\"held_by\":{}}}",
-                s.bytes, s.blocks, s.spawns_thread, held_by(s.held_by.as_ref())
+                "{{\"bytes\":{},\"blocks\":{},\"file\":{file},\"line\":{line},\"function\":{function},\"spawns_thread\":{},\"c_heap\":{},\"held_by\":{}}}",
+                s.bytes, s.blocks, s.spawns_thread, s.c_heap, held_by(s.held_by.as_ref())
             )
         })
         .collect();
@@ -247,6 +247,31 @@ pub(crate) fn append(line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sites_say_whether_they_are_c_heap() {
+        use crate::counting::heap::Scope;
+        let mut r = Report::new("t".into(), crate::Config::new(), Scope::Process);
+        let site = |c_heap| crate::diagnosis::sites::Site {
+            bytes: 8,
+            blocks: 1,
+            frame: None,
+            context: Vec::new(),
+            spawns_thread: false,
+            c_heap,
+            held_by: None,
+        };
+        r.sites = vec![site(true), site(false)];
+        let line = report_line(&r, "leak", "fail");
+        assert!(
+            line.contains("\"spawns_thread\":false,\"c_heap\":true,"),
+            "{line}"
+        );
+        assert!(
+            line.contains("\"spawns_thread\":false,\"c_heap\":false,"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn strings_are_escaped() {

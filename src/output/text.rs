@@ -63,6 +63,7 @@ impl fmt::Display for Report {
         write_one_time(f, self)?;
         write_peak(f, self)?;
         write_counts(f, self)?;
+        write_c_heap(f, self)?;
         write_new_threads(f, self)?;
         write_new_fds(f, self)?;
         write_sites(f, self)?;
@@ -181,6 +182,14 @@ fn write_peak(f: Out, r: &Report) -> fmt::Result {
             r.not_measured_reason(Dimension::Peak).unwrap_or("unknown")
         ),
         _ => Ok(()),
+    }
+}
+
+/// With the feature `ffi`, a line when the C heap is not counted.
+fn write_c_heap(f: Out, r: &Report) -> fmt::Result {
+    match r.c_heap_not_measured {
+        Some(why) => writeln!(f, "  C heap:    not measured: {why}"),
+        None => Ok(()),
     }
 }
 
@@ -317,10 +326,11 @@ fn write_sites(f: Out, r: &Report) -> fmt::Result {
 
 fn write_site(f: Out, s: &Site) -> fmt::Result {
     let blocks = if s.blocks == 1 { "block" } else { "blocks" };
+    let c = if s.c_heap { " of C heap" } else { "" };
     match &s.frame {
         Some(fr) => writeln!(
             f,
-            "    - {} B in {} {blocks} at {} ({})",
+            "    - {} B in {} {blocks}{c} at {} ({})",
             s.bytes,
             s.blocks,
             fr.location(),
@@ -328,7 +338,7 @@ fn write_site(f: Out, s: &Site) -> fmt::Result {
         )?,
         None => writeln!(
             f,
-            "    - {} B in {} {blocks} with no frame of your code (std internals)",
+            "    - {} B in {} {blocks}{c} with no frame of your code (std internals)",
             s.bytes, s.blocks
         )?,
     }
@@ -638,5 +648,38 @@ mod tests {
         assert!(!text.contains("mapped"), "{text}");
         let text = report(Config::new().max_mapped_bytes(4096), None).to_string();
         assert!(text.contains("\n  mapped:    not measured ("), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod c_heap_tests {
+    use super::*;
+
+    #[test]
+    fn c_sites_and_an_unmeasured_c_heap_are_said() {
+        let mut r = Report::new("t".into(), crate::Config::new(), Scope::Process);
+        r.c_heap_not_measured = Some("not glibc");
+        r.sites = vec![Site {
+            bytes: 16,
+            blocks: 1,
+            frame: Some(Frame {
+                function: "t::f".into(),
+                file: Some("src/t.rs".into()),
+                line: Some(3),
+            }),
+            context: Vec::new(),
+            spawns_thread: false,
+            c_heap: true,
+            held_by: None,
+        }];
+        let text = r.to_string();
+        assert!(
+            text.contains("  C heap:    not measured: not glibc\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- 16 B in 1 block of C heap at src/t.rs:3 (t::f)"),
+            "{text}"
+        );
     }
 }

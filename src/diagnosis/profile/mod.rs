@@ -147,22 +147,24 @@ impl Profiler {
         let elapsed = self.started.elapsed();
         let blocks = self.capture.live();
         // Each distinct stack is resolved once.
-        let mut by_stack: HashMap<&[usize], (u64, u64)> = HashMap::new();
+        // Keyed by stack and heap (Rust or C, feature `ffi`): (bytes, blocks).
+        type Key<'a> = (&'a [usize], bool);
+        let mut by_stack: HashMap<Key, (u64, u64)> = HashMap::new();
         for b in &blocks {
-            let e = by_stack.entry(b.stack.ips()).or_default();
+            let e = by_stack.entry((b.stack.ips(), b.c_heap)).or_default();
             e.0 += b.size as u64;
             e.1 += 1;
         }
-        let mut distinct: Vec<(&[usize], (u64, u64))> = by_stack.into_iter().collect();
-        distinct.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut distinct: Vec<(Key, (u64, u64))> = by_stack.into_iter().collect();
+        distinct.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut resolver = self.resolver.borrow_mut();
         let mut stacks: HashMap<Vec<(usize, Frame)>, (u64, u64)> = HashMap::new();
         let mut sites: Vec<Site> = Vec::new();
-        for (ips, (bytes, count)) in distinct {
+        for ((ips, c_heap), (bytes, count)) in distinct {
             let frames = resolver.frames(ips);
             let plain: Vec<Frame> = frames.iter().map(|(_, f)| f.clone()).collect();
-            let site = sites::site_of(&plain);
-            match sites.iter_mut().find(|s| s.frame == site.frame) {
+            let site = sites::site_of(&plain, c_heap);
+            match (sites.iter_mut()).find(|s| s.frame == site.frame && s.c_heap == site.c_heap) {
                 Some(s) => {
                     s.bytes += bytes;
                     s.blocks += count;

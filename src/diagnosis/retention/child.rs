@@ -241,6 +241,7 @@ fn decode(text: &str) -> Result<Vec<Site>, String> {
                 frame: parse_frame(rest),
                 context: Vec::new(),
                 spawns_thread: false,
+                c_heap: false,
                 held_by: None,
             }),
             ("held", _) => {
@@ -298,6 +299,7 @@ mod tests {
             frame: Some(f),
             context: Vec::new(),
             spawns_thread: false,
+            c_heap: false,
             held_by: Some(h),
         };
         let sites = vec![

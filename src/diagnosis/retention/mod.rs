@@ -166,13 +166,13 @@ fn sites_held(s: &Scanned, first: u64, end: u64) -> Vec<Site> {
         let frames: Vec<Frame> = (resolver.frames(s.blocks[i].stack.ips()).into_iter())
             .map(|(_, f)| f)
             .collect();
-        site_of(&frames)
+        site_of(&frames, s.blocks[i].c_heap)
     };
     let mut sites: Vec<(Site, Vec<usize>)> = Vec::new();
     for i in (0..s.blocks.len()).filter(|&i| (first..end).contains(&s.blocks[i].seq)) {
         let site = frame_of(i, &mut resolver);
         let size = s.blocks[i].size as u64;
-        match sites.iter_mut().find(|(t, _)| t.frame == site.frame) {
+        match (sites.iter_mut()).find(|(t, _)| t.frame == site.frame && t.c_heap == site.c_heap) {
             Some((t, members)) => {
                 (t.bytes, t.blocks) = (t.bytes + size, t.blocks + 1);
                 t.spawns_thread |= site.spawns_thread;
