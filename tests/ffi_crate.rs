@@ -8,7 +8,7 @@
 
 use std::process::Command;
 
-/// Tests the nested crate has (`tests/c_heap.rs`, `tests/interposition.rs`, and its library's).
+/// Tests the nested crate has (`tests/c_heap.rs`, `tests/interposition.rs`, `tests/mapped.rs`, and its library's).
 const AT_LEAST: usize = 57;
 
 #[test]
