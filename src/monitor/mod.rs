@@ -801,65 +801,20 @@ impl State {
         };
         self.since_baseline += 1;
         let n = self.since_baseline.min(cfg.window);
-        let (cur, base) = (sample.stats, base.stats);
-        let grew = |now: u64, then: u64, max: u64| now.saturating_sub(then) > max;
-        let count = |c: Option<usize>| c.map(|c| c as u64);
-
         let bytes_fit = self.fit(n, |s| Some(s.live_bytes));
         let trend = n == cfg.window
             && bytes_fit.is_some_and(|f| {
                 f.slope >= cfg.min_slope_bytes_per_sec && f.r_squared >= cfg.min_r_squared
             });
         for kind in AlertKind::ALL {
-            let (holds, now, then, threshold) = match kind {
-                AlertKind::BytesGrowth => (
-                    grew(cur.live_bytes, base.live_bytes, cfg.max_bytes),
-                    cur.live_bytes,
-                    base.live_bytes,
-                    cfg.max_bytes as f64,
-                ),
-                AlertKind::BlocksGrowth => (
-                    grew(cur.live_blocks, base.live_blocks, cfg.max_blocks),
-                    cur.live_blocks,
-                    base.live_blocks,
-                    cfg.max_blocks as f64,
-                ),
-                AlertKind::ThreadsGrowth | AlertKind::FdsGrowth => {
-                    let (now, then, max) = if kind == AlertKind::ThreadsGrowth {
-                        (cur.threads, base.threads, cfg.max_threads)
-                    } else {
-                        (cur.fds, base.fds, cfg.max_fds)
-                    };
-                    match (count(now), count(then)) {
-                        (Some(now), Some(then)) => (grew(now, then, max), now, then, max as f64),
-                        _ => (false, 0, 0, max as f64),
-                    }
-                }
-                AlertKind::BytesTrend => (
-                    trend,
-                    cur.live_bytes,
-                    base.live_bytes,
-                    cfg.min_slope_bytes_per_sec,
-                ),
-                AlertKind::MappedGrowth => match (cur.mapped_bytes, base.mapped_bytes) {
-                    (Some(now), Some(then)) => (
-                        grew(now, then, cfg.max_mapped_bytes),
-                        now,
-                        then,
-                        cfg.max_mapped_bytes as f64,
-                    ),
-                    _ => (false, 0, 0, cfg.max_mapped_bytes as f64),
-                },
-            };
+            let (holds, now, then, threshold) =
+                reading(kind, &sample.stats, &base.stats, cfg, trend);
             if !self.episodes[kind.index()].update(holds, cfg.window) {
                 continue;
             }
             let fit = match kind {
                 AlertKind::BytesGrowth | AlertKind::BytesTrend => bytes_fit,
-                AlertKind::BlocksGrowth => self.fit(n, |s| Some(s.live_blocks)),
-                AlertKind::ThreadsGrowth => self.fit(n, |s| count(s.threads)),
-                AlertKind::FdsGrowth => self.fit(n, |s| count(s.fds)),
-                AlertKind::MappedGrowth => self.fit(n, |s| s.mapped_bytes),
+                _ => self.fit(n, |s| value_of(kind, s)),
             };
             self.alerts += 1;
             out.items[kind.index()] = Some(Alert {
@@ -874,6 +829,44 @@ impl State {
             });
         }
         out
+    }
+}
+
+/// The value an alert kind watches in one sample, where measured.
+fn value_of(kind: AlertKind, s: &Stats) -> Option<u64> {
+    let count = |c: Option<usize>| c.map(|c| c as u64);
+    match kind {
+        AlertKind::BytesGrowth | AlertKind::BytesTrend => Some(s.live_bytes),
+        AlertKind::BlocksGrowth => Some(s.live_blocks),
+        AlertKind::ThreadsGrowth => count(s.threads),
+        AlertKind::FdsGrowth => count(s.fds),
+        AlertKind::MappedGrowth => s.mapped_bytes,
+    }
+}
+
+/// For one alert kind: whether its condition holds now, the current and baseline values, and its
+/// threshold. `trend` is whether the bytes' fit over the window is a trend.
+fn reading(
+    kind: AlertKind,
+    cur: &Stats,
+    base: &Stats,
+    cfg: &Settings,
+    trend: bool,
+) -> (bool, u64, u64, f64) {
+    let max = match kind {
+        AlertKind::BytesGrowth => cfg.max_bytes,
+        AlertKind::BlocksGrowth => cfg.max_blocks,
+        AlertKind::ThreadsGrowth => cfg.max_threads,
+        AlertKind::FdsGrowth => cfg.max_fds,
+        AlertKind::MappedGrowth => cfg.max_mapped_bytes,
+        AlertKind::BytesTrend => {
+            let threshold = cfg.min_slope_bytes_per_sec;
+            return (trend, cur.live_bytes, base.live_bytes, threshold);
+        }
+    };
+    match (value_of(kind, cur), value_of(kind, base)) {
+        (Some(now), Some(then)) => (now.saturating_sub(then) > max, now, then, max as f64),
+        _ => (false, 0, 0, max as f64),
     }
 }
 
