@@ -7,6 +7,8 @@
 //! same layout as the main corpus, `tests/corpus/main.rs`). Lines that call into C and leak end
 //! in `// leak-site`.
 
+mod common;
+
 use no_leak::{Config, Dimension, Report};
 
 macro_rules! corpus {
@@ -83,11 +85,7 @@ fn assert_first_site_marked(body: fn(), file: &str, module_path: &str) {
 }
 
 fn assert_measures_zero(name: &str, f: fn()) {
-    let r = Config::new().name(name).measure(f);
-    assert!(!r.is_leak(), "{r}");
-    assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
-    assert_eq!(r.net_threads(), Some(0), "{r}");
-    assert_eq!(r.net_fds(), Some(0), "{r}");
+    common::assert_zero(&Config::new().name(name).measure(f));
 }
 
 /// `strdup` without `free`.

@@ -7,6 +7,8 @@
 //! A pattern is a module with its leaky function, its fixed twin, the bytes the leaky one leaves
 //! mapped per call, and one `corpus!` line (the layout of the main corpus, `tests/corpus/`).
 
+mod common;
+
 use std::ptr;
 
 use no_leak::{Config, Dimension};
@@ -81,10 +83,8 @@ fn assert_mapped_leak(name: &str, body: fn(), per_run: usize) {
 /// `body` passes and measures exactly zero, mapped bytes included, without waiting.
 fn assert_measures_zero(name: &str, body: fn()) {
     let r = quick().name(name).measure(body);
-    assert!(!r.is_leak(), "{r}");
+    common::assert_zero(&r);
     assert_eq!(r.net_mapped(), Some(0), "{r}");
-    assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
-    assert_eq!((r.net_threads(), r.net_fds()), (Some(0), Some(0)), "{r}");
     assert!(
         r.settle_wait().is_zero(),
         "a passing check never waits: {r}"
