@@ -7,11 +7,14 @@
 //!
 //! Both are called through function pointers from the same loop: no_leak's interposed `malloc`
 //! and `free` (what C code in the test binary calls) and glibc's, looked up past the test binary
-//! with `dlsym(RTLD_NEXT)`. `N` pairs of 32 bytes (default 20,000,000) per thread, at 1 and 2
-//! threads (released together; the slower thread counts), `R` rounds (default 7), the two
-//! interleaved and their order alternated; the figure is the median of the per-round ratios of
-//! thread CPU time. Prints ratios only. Exits with status 1 if a ratio exceeds `X` (default 1.3),
-//! 2 on bad arguments or when the C heap is not interposed (not glibc, or another malloc wins).
+//! with `dlsym(RTLD_NEXT)`. `N` pairs of 32 bytes (default 20,000,000) per thread and per heap, at
+//! 1 and 2 threads (released together), `R` rounds (default 7). Each thread runs both heaps in
+//! alternating chunks of 100,000 pairs, so that the two see the same thread, arena and block
+//! addresses (separate runs on fresh threads differed by up to 1.8x between rounds on a quiet
+//! machine). A round's figure is its threads' CPU time through no_leak over their CPU time
+//! through glibc; the result is the median over rounds. Prints ratios only. Exits with status 1
+//! if a ratio exceeds `X` (default 1.3), 2 on bad arguments or when the C heap is not interposed
+//! (not glibc, or another malloc wins).
 
 // Linked for its global allocator and the interposers, which a binary that names nothing of
 // no_leak would leave out.
@@ -58,9 +61,9 @@ fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// CPU ns per malloc+free pair of 32 bytes, `iters` times, on the calling thread.
+/// `iters` malloc+free pairs of 32 bytes on the calling thread, and the thread CPU time they took.
 #[inline(never)]
-fn pairs(h: Heap, iters: u64) -> f64 {
+fn pairs(h: Heap, iters: u64) -> Duration {
     let start = thread_cpu_time();
     for i in 0..iters {
         // SAFETY: the block is checked for null, written within its 32 bytes, and freed once.
@@ -71,26 +74,49 @@ fn pairs(h: Heap, iters: u64) -> f64 {
             (h.free)(std::hint::black_box(p).cast());
         }
     }
-    (thread_cpu_time() - start).as_nanos() as f64 / iters as f64
+    thread_cpu_time() - start
 }
 
-/// The slowest of `threads` threads started together.
-fn run(h: Heap, threads: usize, iters: u64) -> f64 {
+const CHUNK: u64 = 100_000;
+
+/// `iters` pairs through each heap on the calling thread, in alternating chunks (the order
+/// swapped every chunk): the CPU time through `ours` and through `glibc`.
+fn both(ours: Heap, glibc: Heap, iters: u64) -> (Duration, Duration) {
+    let (mut o, mut g) = (Duration::ZERO, Duration::ZERO);
+    for c in 0..iters.div_ceil(CHUNK) {
+        let n = CHUNK.min(iters - c * CHUNK);
+        if c % 2 == 0 {
+            o += pairs(ours, n);
+            g += pairs(glibc, n);
+        } else {
+            g += pairs(glibc, n);
+            o += pairs(ours, n);
+        }
+    }
+    (o, g)
+}
+
+/// One round on `threads` threads started together: their CPU time through `ours` over their
+/// CPU time through `glibc`.
+fn round(ours: Heap, glibc: Heap, threads: usize, iters: u64) -> f64 {
     let barrier = Barrier::new(threads);
-    std::thread::scope(|s| {
+    let (o, g) = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
-                    pairs(h, 1000);
+                    both(ours, glibc, 1000);
                     barrier.wait();
-                    pairs(h, iters)
+                    both(ours, glibc, iters)
                 })
             })
             .collect();
         hs.into_iter()
             .map(|t| t.join().unwrap())
-            .fold(0.0, f64::max)
-    })
+            .fold((Duration::ZERO, Duration::ZERO), |(o, g), (a, b)| {
+                (o + a, g + b)
+            })
+    });
+    o.as_secs_f64() / g.as_secs_f64()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -134,19 +160,9 @@ fn main() {
     println!("c_malloc_ratio: {iters} malloc+free pairs of 32 bytes per thread, {rounds} rounds");
     let mut failed = false;
     for threads in [1, 2] {
-        run(ours, threads, iters / 20);
-        run(glibc, threads, iters / 20);
+        round(ours, glibc, threads, iters / 20);
         let ratios: Vec<f64> = (0..rounds)
-            .map(|r| {
-                let (o, g) = if r % 2 == 0 {
-                    let o = run(ours, threads, iters);
-                    (o, run(glibc, threads, iters))
-                } else {
-                    let g = run(glibc, threads, iters);
-                    (run(ours, threads, iters), g)
-                };
-                o / g
-            })
+            .map(|_| round(ours, glibc, threads, iters))
             .collect();
         let m = median(ratios.clone());
         let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();

@@ -24,9 +24,9 @@
 //!   [`CountingAlloc`], which the default feature `global-allocator` installs. A block allocated
 //!   on a thread the body spawned and joined counts; so does one freed by such a thread. With the
 //!   cargo feature `ffi` on Linux with glibc, the C heap too: every call of the malloc family
-//!   made by C code or by Rust code calling libc directly, at its usable size, in the calling
-//!   thread's count; its allocation sites name the Rust line that called into C and are marked
-//!   as C heap. Rust allocations are counted once either way. Elsewhere the report says the C
+//!   made by C code or by Rust code calling libc directly, at its chunk size (glibc's header
+//!   included), in the calling thread's count; its allocation sites name the Rust line that
+//!   called into C and are marked as C heap. Rust allocations are counted once either way. Elsewhere the report says the C
 //!   heap is not measured ([`Report::c_heap_not_measured`]).
 //! - `threads`: live OS threads (`/proc/self/task` on Linux).
 //! - `fds`: open file descriptors (`/proc/self/fd` on Linux).

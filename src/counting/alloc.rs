@@ -35,7 +35,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering::*};
 
-use crate::counting::remote;
+use crate::counting::{remote, this_thread};
 
 /// A [`GlobalAlloc`] that counts live bytes and blocks for no_leak, then forwards to `A`.
 ///
@@ -246,7 +246,6 @@ const BUSY: usize = 1;
 const RELEASED: usize = 2;
 
 thread_local! {
-    static MY_SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
     static RELEASER: Releaser = const { Releaser };
 }
 
@@ -255,8 +254,8 @@ struct Releaser;
 
 impl Drop for Releaser {
     fn drop(&mut self) {
-        let _ = MY_SLOT.try_with(|s| {
-            let v = s.replace(RELEASED);
+        this_thread::with(|t| {
+            let v = t.slot.replace(RELEASED);
             if let Some(slot) = slot_from(v) {
                 // A window left open (its guard leaked): drop its entries before the slot can
                 // pass to another thread, so that no credit meant for this one lands there.
@@ -292,7 +291,7 @@ fn claim(cell: &Cell<usize>) -> Option<&'static Slot> {
             && slot.owned.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
         {
             slot.is_main.store(is_main_thread(), Relaxed);
-            // Registering the destructor may allocate on some platforms; MY_SLOT is BUSY, so such
+            // Registering the destructor may allocate on some platforms; the slot is BUSY, so such
             // allocations go to the overflow record instead of recursing into `claim`.
             if RELEASER.try_with(|_| ()).is_err() {
                 // Thread-local storage is already being torn down: don't keep a slot we could
@@ -327,16 +326,15 @@ fn is_main_thread() -> bool {
 #[cold]
 #[inline(never)]
 fn my_slot() -> Option<&'static Slot> {
-    MY_SLOT
-        .try_with(|cell| {
-            let v = cell.get();
-            if v == UNCLAIMED {
-                claim(cell)
-            } else {
-                slot_from(v)
-            }
-        })
-        .unwrap_or(None)
+    this_thread::with(|t| {
+        let cell = &t.slot;
+        let v = cell.get();
+        if v == UNCLAIMED {
+            claim(cell)
+        } else {
+            slot_from(v)
+        }
+    })
 }
 
 /// Counts an allocation (`ALLOC`) or a free. The hot path: one thread-local load, two plain adds
@@ -347,18 +345,44 @@ fn count<const ALLOC: bool>(ptr: *mut u8, size: usize) {
     count_as::<ALLOC, false>(ptr, size)
 }
 
-/// Counts a block of the C heap (the `ffi` interposers of the malloc family): exactly as a Rust
-/// one, in the calling thread's slot, marked as C heap for capture.
+/// Counts a block of the C heap (the `ffi` interposers of the malloc family) on the hot path if
+/// it can, and says whether it did: when it returns false (no slot, a hook on, or inside the
+/// wrapped allocator) the caller calls [`count_c_slow`]. `size` reads the block's size; it is
+/// called after the tests.
+///
+/// Leaner than [`count`], because glibc's own `malloc`/`free` pair is only a few dozen
+/// instructions: one thread-local address, one test for "a slot" and one for "not inside, no
+/// hook", the size and the two adds. Nothing here calls, so the interposers need no stack frame
+/// for it and can end in a tail call.
 #[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
 #[inline(always)]
-pub(crate) fn count_c<const ALLOC: bool>(ptr: *mut u8, size: usize) {
-    count_as::<ALLOC, true>(ptr, size)
+pub(crate) fn count_c_fast<const ALLOC: bool>(size: impl FnOnce() -> usize) -> bool {
+    let (v, inside) = this_thread::with(|t| (t.slot.get(), t.inside.get()));
+    match slot_from(v) {
+        Some(s) if inside | HOOKS.load(Relaxed) == 0 => {
+            s.counters.add_owned::<ALLOC>(size() as u64);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Counts a block of the C heap off the hot path ([`count_c_fast`] said no): nothing inside the
+/// wrapped allocator (that is a Rust block, already counted), else exactly as a Rust block
+/// ([`count_as`]), in the calling thread's slot, marked as C heap for capture.
+#[cfg(all(feature = "ffi", target_os = "linux", target_env = "gnu"))]
+#[cold]
+#[inline(never)]
+pub(crate) fn count_c_slow<const ALLOC: bool>(ptr: *mut u8, size: usize) {
+    if !crate::counting::inner::inside() {
+        count_as::<ALLOC, true>(ptr, size)
+    }
 }
 
 /// [`count`], for the Rust heap or (`C_HEAP`) the C heap.
 #[inline(always)]
 fn count_as<const ALLOC: bool, const C_HEAP: bool>(ptr: *mut u8, size: usize) {
-    let slot = match slot_from(MY_SLOT.with(Cell::get)) {
+    let slot = match slot_from(this_thread::with(|t| t.slot.get())) {
         Some(s) => {
             s.counters.add_owned::<ALLOC>(size as u64);
             Some(s)

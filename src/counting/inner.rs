@@ -12,13 +12,7 @@
 //!
 //! [`CountingAlloc`]: crate::CountingAlloc
 
-use std::cell::Cell;
-
-thread_local! {
-    /// Depth of calls into the wrapped allocator on this thread (const: no lazy init, no
-    /// destructor, so it can be read from `malloc` at any point of a thread's life).
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
-}
+use crate::counting::this_thread;
 
 /// Raises the flag for the life of the guard.
 pub(crate) struct Inside(());
@@ -26,7 +20,7 @@ pub(crate) struct Inside(());
 impl Inside {
     #[inline(always)]
     pub(crate) fn enter() -> Inside {
-        let _ = DEPTH.try_with(|d| d.set(d.get() + 1));
+        this_thread::with(|t| t.inside.set(t.inside.get().saturating_add(1)));
         Inside(())
     }
 }
@@ -34,7 +28,7 @@ impl Inside {
 impl Drop for Inside {
     #[inline(always)]
     fn drop(&mut self) {
-        let _ = DEPTH.try_with(|d| d.set(d.get().saturating_sub(1)));
+        this_thread::with(|t| t.inside.set(t.inside.get().saturating_sub(1)));
     }
 }
 
@@ -43,5 +37,5 @@ impl Drop for Inside {
 #[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn inside() -> bool {
-    DEPTH.try_with(|d| d.get() != 0).unwrap_or(false)
+    this_thread::with(|t| t.inside.get() != 0)
 }

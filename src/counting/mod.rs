@@ -17,3 +17,4 @@ pub(crate) mod mapped;
 pub(crate) mod remote;
 pub(crate) mod stats;
 pub(crate) mod tasks;
+pub(crate) mod this_thread;

@@ -11,7 +11,7 @@
 use std::ffi::{c_int, c_void};
 
 use super::glibc;
-use crate::counting::{alloc, inner};
+use crate::counting::alloc;
 
 /// The address of this module's `malloc`. Not inlined, so that a call from elsewhere makes the
 /// linker take this module's object file, interposers included, into every binary that counts:
@@ -22,13 +22,22 @@ pub(crate) fn our_malloc() -> usize {
     std::hint::black_box(malloc as *const ()) as usize
 }
 
+/// The size a C block counts at.
+///
+/// # Safety
+/// `p` is a live block of glibc's heap.
+#[inline(always)]
+unsafe fn size_of(p: *mut c_void) -> usize {
+    // SAFETY: as the caller guarantees.
+    unsafe { glibc::chunk_size(p) }
+}
+
 /// Counts a C block just allocated (`p` non-null).
 #[inline(always)]
 fn counted_alloc(p: *mut c_void) {
-    if !inner::inside() {
-        // SAFETY: `p` was just returned, non-null, by glibc's allocator.
-        let size = unsafe { glibc::usable_size(p) };
-        alloc::count_c::<true>(p as *mut u8, size);
+    // SAFETY (both): `p` was just returned, non-null, by glibc's allocator.
+    if !alloc::count_c_fast::<true>(|| unsafe { size_of(p) }) {
+        alloc::count_c_slow::<true>(p as *mut u8, unsafe { size_of(p) });
     }
 }
 
@@ -36,19 +45,30 @@ fn counted_alloc(p: *mut c_void) {
 /// `CountingAlloc` does, so that its address cannot be handed out again first.
 #[inline(always)]
 fn counted_free(p: *mut c_void) {
-    if !inner::inside() {
-        // SAFETY: the caller of `free`/`realloc` guarantees `p` is a live block of this heap.
-        let size = unsafe { glibc::usable_size(p) };
-        alloc::count_c::<false>(p as *mut u8, size);
+    // SAFETY (both): the caller of `free`/`realloc` guarantees `p` is a live block of this heap.
+    if !alloc::count_c_fast::<false>(|| unsafe { size_of(p) }) {
+        alloc::count_c_slow::<false>(p as *mut u8, unsafe { size_of(p) });
     }
 }
 
-/// Counts `p` if it is a block, and returns it.
+/// Counts `p` if it is a block, and returns it. The slow count is a tail call, so the hot path
+/// needs no stack frame of its own.
 #[inline(always)]
 fn allocated(p: *mut c_void) -> *mut c_void {
-    if !p.is_null() {
-        counted_alloc(p);
+    // SAFETY: a non-null `p` was just returned by glibc's allocator.
+    if p.is_null() || alloc::count_c_fast::<true>(|| unsafe { size_of(p) }) {
+        return p;
     }
+    allocated_slow(p)
+}
+
+/// `extern "C"`, as `free_slow`: a callee that can unwind would need an abort-on-unwind pad in
+/// the caller (an `extern "C"` function may not unwind), and that pad blocks the tail call.
+#[cold]
+#[inline(never)]
+extern "C" fn allocated_slow(p: *mut c_void) -> *mut c_void {
+    // SAFETY: as in `allocated`.
+    alloc::count_c_slow::<true>(p as *mut u8, unsafe { size_of(p) });
     p
 }
 
@@ -67,9 +87,28 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    counted_free(p);
+    // SAFETY: the caller guarantees `p` is a live block.
+    if !alloc::count_c_fast::<false>(|| unsafe { size_of(p) }) {
+        // SAFETY: as above.
+        return unsafe { free_slow(p) };
+    }
     // SAFETY: forwarded unchanged.
     unsafe { glibc::free(p) }
+}
+
+/// `free` off its hot path: the whole of it in a tail call, so that the hot path keeps no
+/// register alive across a call and needs no stack frame.
+///
+/// # Safety
+/// As `free`, with `p` non-null.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn free_slow(p: *mut c_void) {
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        alloc::count_c_slow::<false>(p as *mut u8, size_of(p));
+        glibc::free(p)
+    }
 }
 
 /// # Safety

@@ -99,8 +99,10 @@ mod tests {
         }
     }
 
+    /// The two sizes read from the chunk header: the usable size is glibc's, and the chunk is the
+    /// usable size and its header (one word, or two for a mapped chunk).
     #[test]
-    fn usable_size_matches_glibc_for_small_large_and_mapped_blocks() {
+    fn usable_and_chunk_sizes_match_glibc_for_small_large_and_mapped_blocks() {
         let real = real_usable_size();
         let sizes = (0..600).chain((1..64).map(|k| k * 4093)).chain([
             128 * 1024 - 1,
@@ -116,10 +118,16 @@ mod tests {
                 assert!(!p.is_null());
                 assert_eq!(glibc::usable_size(p), real(p), "size {size}");
                 assert!(glibc::usable_size(p) >= size);
+                let header = glibc::chunk_size(p) - real(p);
+                assert!(
+                    header == 8 || (header == 16 && size >= 128 * 1024),
+                    "size {size}"
+                );
                 assert_eq!(interpose::malloc_usable_size(p), real(p));
                 glibc::free(p);
                 let q = glibc::memalign(4096, size);
                 assert_eq!(glibc::usable_size(q), real(q), "memalign size {size}");
+                assert!([8, 16].contains(&(glibc::chunk_size(q) - real(q))));
                 glibc::free(q);
             }
         }
@@ -136,16 +144,16 @@ mod tests {
     }
 
     #[test]
-    fn the_family_counts_usable_sizes_once() {
-        // SAFETY: every block is checked, freed once, and its usable size read while live; the
+    fn the_family_counts_chunk_sizes_once() {
+        // SAFETY: every block is checked, freed once, and its chunk size read while live; the
         // libc calls resolve to the interposers (this test binary defines them).
         unsafe {
             let start = live();
             let p = libc::malloc(100);
-            let n = libc::malloc_usable_size(p) as i64;
+            let n = glibc::chunk_size(p) as i64;
             assert_eq!(live(), (start.0 + n, start.1 + 1));
             let q = libc::realloc(p, 5000);
-            let m = libc::malloc_usable_size(q) as i64;
+            let m = glibc::chunk_size(q) as i64;
             assert_eq!(
                 live(),
                 (start.0 + m, start.1 + 1),
@@ -165,7 +173,7 @@ mod tests {
             ] {
                 assert!(!b.is_null());
                 let before = live();
-                let size = libc::malloc_usable_size(b) as i64;
+                let size = glibc::chunk_size(b) as i64;
                 libc::free(b);
                 assert_eq!(live(), (before.0 - size, before.1 - 1));
             }
@@ -192,7 +200,7 @@ mod tests {
             );
             let p = libc::malloc(10);
             assert!(libc::realloc(p, usize::MAX / 2).is_null());
-            let n = libc::malloc_usable_size(p) as i64;
+            let n = glibc::chunk_size(p) as i64;
             assert_eq!(
                 live(),
                 (start.0 + n, start.1 + 1),
