@@ -218,18 +218,26 @@ fn note_unmeasured(report: &mut Report, before: &Resources) {
         let why = peak_reason(report.heap_source);
         report.not_measured.push((Dimension::Peak, why));
     }
+    let platform = "not available on this platform";
     if report.scope == Scope::CallingThread {
+        // What this build can never measure says so, not "isolate the test", which would not
+        // help.
+        let never = |dim| match dim {
+            Dimension::Threads | Dimension::Fds if cfg!(not(target_os = "linux")) => Some(platform),
+            Dimension::Mapped => crate::counting::mapped::never_measured_reason(),
+            _ => None,
+        };
         for dim in [
             Dimension::Threads,
             Dimension::Fds,
             Dimension::Tasks,
             Dimension::Mapped,
         ] {
-            report.not_measured.push((dim, SHARED_PROCESS.into()));
+            let why = never(dim).unwrap_or(SHARED_PROCESS);
+            report.not_measured.push((dim, why.into()));
         }
         return;
     }
-    let platform = "not available on this platform";
     if before.threads.is_none() {
         report
             .not_measured
@@ -313,5 +321,29 @@ fn peak_reason(source: HeapSource) -> String {
     match source {
         HeapSource::StatsAlloc => "stats_alloc keeps no high-water mark".into(),
         _ => "not available here".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, Dimension};
+
+    /// A check that shares its process (a lib test) says "isolate the test" for what isolation
+    /// would measure, and what no scope can measure in this build says why instead.
+    #[test]
+    fn the_reason_a_dimension_is_not_measured_is_one_that_helps() {
+        let r = Config::new().max_mapped_bytes(1).measure(|| ());
+        let mapped = r.not_measured_reason(Dimension::Mapped).unwrap();
+        match crate::counting::mapped::never_measured_reason() {
+            Some(why) => assert_eq!(mapped, why),
+            None => assert!(mapped.contains("isolate the test"), "{mapped}"),
+        }
+        if cfg!(not(feature = "ffi")) {
+            assert!(mapped.contains("feature `ffi`"), "{mapped}");
+        }
+        let fds = r.not_measured_reason(Dimension::Fds).unwrap();
+        if cfg!(target_os = "linux") {
+            assert!(fds.contains("isolate the test"), "{fds}");
+        }
     }
 }

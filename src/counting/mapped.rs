@@ -48,6 +48,19 @@ pub(crate) fn live_mapped_bytes() -> Option<i64> {
     }
 }
 
+/// Why this build can never measure `mapped`, in any scope: the feature is off, or the platform
+/// is not one the interposers exist on. `None` where it can.
+pub(crate) fn never_measured_reason() -> Option<&'static str> {
+    let why = not_measured_reason();
+    (cfg!(not(all(
+        feature = "ffi",
+        target_os = "linux",
+        target_env = "gnu",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))))
+    .then_some(why)
+}
+
 /// Why [`live_mapped_bytes`] is `None` in this build.
 pub(crate) fn not_measured_reason() -> &'static str {
     if cfg!(not(feature = "ffi")) {

@@ -257,6 +257,19 @@ mod off_glibc_tests {
         assert!(why.contains("only on Linux with glibc"), "{why}");
         let r = crate::Config::new().measure(|| ());
         let text = r.to_string();
-        assert!(text.contains("C heap:    not measured"), "{text}");
+        assert!(
+            text.contains(
+                "  C heap:    not measured: the feature `ffi` counts it only on Linux with glibc\n"
+            ),
+            "{text}"
+        );
+        // `mapped` is not measured either, and says so once it has a bound.
+        assert_eq!(r.mapped, None);
+        let r = crate::Config::new().max_mapped_bytes(1).measure(|| ());
+        let text = r.to_string();
+        assert!(
+            text.contains("  mapped:    not measured (counted on Linux with glibc, on x86-64 and aarch64 only)\n"),
+            "{text}"
+        );
     }
 }
