@@ -245,7 +245,10 @@ fn holder_of_block(
     match s.class[i] {
         Class::Static { at } => Holder::Static(match statics.name(at) {
             Some(n) => n.to_string(),
-            None => format!("<a static at {at:#x} with no symbol>"),
+            None => match symbols::object_of(at) {
+                Some(object) => format!("<a static of {object} at {at:#x} with no symbol>"),
+                None => format!("<a static at {at:#x} with no symbol>"),
+            },
         }),
         Class::Thread(t) => Holder::Thread(s.threads[t].clone()),
         Class::Cycle(c) => {

@@ -259,6 +259,40 @@ mod zlib {
     }
 }
 
+/// `setenv` with a new value on every call: glibc keeps every string it was ever given (so that
+/// a pointer `getenv` returned stays valid), so the environment grows by one string a call. The
+/// holder is glibc's own static, named by its object. The fixed twin sets one value again and
+/// again, which glibc stores once.
+mod setenv {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+
+    pub fn leaky() {
+        let n = CALLS.fetch_add(1, Relaxed);
+        // SAFETY: only this test's process reads or writes the environment while it runs (an
+        // isolated child).
+        unsafe { std::env::set_var("NO_LEAK_SETENV", format!("call {n}")) }; // leak-site
+    }
+
+    pub fn fixed() {
+        // SAFETY: as above.
+        unsafe { std::env::set_var("NO_LEAK_SETENV", "one value") };
+    }
+
+    corpus! {
+        leaks leaky => "leaked: heap\n";
+        fixed fixed;
+    }
+
+    #[test]
+    #[no_leak::no_leak]
+    #[should_panic(expected = "held by static <a static of libc.so.6 at 0x")]
+    fn is_held_by_glibc() {
+        leaky();
+    }
+}
+
 /// `CString::into_raw` handed to C (`strlen`) and never reclaimed: Rust heap, counted once.
 mod cstring_into_raw {
     const TEXT: &str = "handed to C and never taken back";
@@ -306,7 +340,9 @@ fn libc_malloc_counts_its_chunk_every_run() {
     assert!(usable >= 100);
     let chunk = usable + std::mem::size_of::<usize>() as i64;
     assert!(
-        r.per_run().iter().all(|d| d.bytes == chunk && d.blocks == 1),
+        r.per_run()
+            .iter()
+            .all(|d| d.bytes == chunk && d.blocks == 1),
         "{r}"
     );
 }
