@@ -8,7 +8,8 @@
 
 mod nested;
 
-/// Tests the nested crate has (`tests/c_heap.rs`, `tests/interposition.rs`, `tests/mapped.rs`, and its library's).
+/// Tests the nested crate has (`tests/c_heap.rs`, `tests/clean_c.rs`, `tests/interposition.rs`,
+/// `tests/mapped.rs`, and its library's).
 const AT_LEAST: usize = 74;
 
 #[test]
