@@ -219,21 +219,34 @@ fn holder_of_site(
         .into_iter()
         .max_by_key(|t| t.2)
         .expect("a site has a block");
-    let mut via = Vec::new();
-    let mut at = s.parent[first];
-    while let Some(p) = at {
-        via.push(p as usize);
-        at = s.parent[p as usize];
-    }
-    via.reverse();
-    let via = (via.into_iter().take(MAX_FRAMES))
-        .filter_map(&mut *frame)
-        .collect();
     HeldBy {
         holder,
-        via,
+        via: chain(&s.parent, first, frame),
         blocks,
     }
+}
+
+/// The allocating lines of the blocks between a root and block `first` (its parents, outermost
+/// first). Blocks allocated at one line and pointing at each other (a spawned thread's closure
+/// and the state it shares, say) are one step: how many of them the scan walks through depends
+/// on where the holder is at that moment, and "a.rs:3 -> a.rs:3" says no more than "a.rs:3".
+fn chain(
+    parent: &[Option<u32>],
+    first: usize,
+    frame: &mut dyn FnMut(usize) -> Option<Frame>,
+) -> Vec<Frame> {
+    let mut blocks = Vec::new();
+    let mut at = parent[first];
+    while let Some(p) = at {
+        blocks.push(p as usize);
+        at = parent[p as usize];
+    }
+    blocks.reverse();
+    let mut via: Vec<Frame> = (blocks.into_iter().take(MAX_FRAMES))
+        .filter_map(frame)
+        .collect();
+    via.dedup();
+    via
 }
 
 fn holder_of_block(
@@ -278,6 +291,29 @@ fn holder_of_block(
 mod tests {
     use super::*;
     use crate::counting::capture::Who;
+
+    /// A chain names each allocating line once where blocks of one line follow each other, and
+    /// keeps the order from the root.
+    #[test]
+    fn a_chain_names_consecutive_blocks_of_one_line_once() {
+        // Block 4's parents: 3, 2, 1, 0 (a root's child). Blocks 0 and 1 are from line 10, 2 from
+        // line 20, 3 from line 10 again.
+        let parent = [None, Some(0), Some(1), Some(2), Some(3)];
+        let line = |b: usize| [10, 10, 20, 10, 99][b];
+        let mut frame = |b: usize| {
+            Some(Frame {
+                function: "f".into(),
+                file: Some("a.rs".into()),
+                line: Some(line(b)),
+            })
+        };
+        let lines: Vec<u32> = chain(&parent, 4, &mut frame)
+            .iter()
+            .map(|f| f.line.unwrap())
+            .collect();
+        assert_eq!(lines, [10, 20, 10]);
+        assert!(chain(&parent, 0, &mut frame).is_empty());
+    }
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
