@@ -109,27 +109,10 @@ struct Scanned {
     unreadable: Vec<String>,
 }
 
-/// How long the scan waits for every other thread to block, so that its stack can be read.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// The roots, once no other thread is caught running (or after [`SETTLE`]). A thread the last
-/// run spawned may still be starting: until it blocks, its stack cannot be read, and the
-/// blocks only it holds would be named after the scanning thread's stale stack words instead
-/// (seen under load: a leaked thread's own bookkeeping "held by" the test's thread).
-fn gather_settled(entry: usize) -> roots::Roots {
-    let mut wait = crate::backoff::Backoff::new(SETTLE);
-    loop {
-        let roots = roots::gather(entry);
-        if roots.unreadable.is_empty() || !wait.pause() {
-            return roots;
-        }
-    }
-}
-
 /// Scans while `capture` runs and ends it. `entry` is an address in a frame of the calling thread
 /// above every frame the body ran in.
 fn scan(capture: Capture, entry: usize) -> Scanned {
-    let roots = capture::without_capture(|| gather_settled(entry));
+    let roots = capture::without_capture(|| roots::gather(entry));
     let (blocks, contents, regions) = capture.with_table(|map| {
         let mut blocks: Vec<Block> = map.values().copied().collect();
         blocks.sort_unstable_by_key(|b| b.addr);
