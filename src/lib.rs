@@ -311,6 +311,7 @@ mod closure;
 mod counting;
 mod diagnosis;
 mod isolation;
+mod loader;
 pub mod monitor;
 mod output;
 mod rerun;

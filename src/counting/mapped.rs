@@ -48,28 +48,26 @@ pub(crate) fn live_mapped_bytes() -> Option<i64> {
     }
 }
 
+/// Whether this build has the interposers: the feature `ffi`, on Linux with glibc, on x86-64 or
+/// aarch64 (the condition `imp` is compiled under).
+const INTERPOSED: bool = cfg!(all(
+    feature = "ffi",
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+));
+
 /// Why this build can never measure `mapped`, in any scope: the feature is off, or the platform
 /// is not one the interposers exist on. `None` where it can.
 pub(crate) fn never_measured_reason() -> Option<&'static str> {
-    let why = not_measured_reason();
-    (cfg!(not(all(
-        feature = "ffi",
-        target_os = "linux",
-        target_env = "gnu",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    ))))
-    .then_some(why)
+    (!INTERPOSED).then(not_measured_reason)
 }
 
 /// Why [`live_mapped_bytes`] is `None` in this build.
 pub(crate) fn not_measured_reason() -> &'static str {
     if cfg!(not(feature = "ffi")) {
         "turn on no_leak's cargo feature `ffi` to count anonymous mmap"
-    } else if cfg!(not(all(
-        target_os = "linux",
-        target_env = "gnu",
-        any(target_arch = "x86_64", target_arch = "aarch64")
-    ))) {
+    } else if !INTERPOSED {
         "counted on Linux with glibc, on x86-64 and aarch64 only"
     } else {
         "this binary's mmap is not no_leak's (another definition of mmap won at link time)"

@@ -28,11 +28,7 @@ pub(crate) struct ThisThread {
     pub(crate) inside: Cell<u8>,
 }
 
-/// Runs `f` on the calling thread's state.
-#[inline(always)]
-pub(crate) fn with<R>(f: impl FnOnce(&ThisThread) -> R) -> R {
-    f(storage::get())
-}
+pub(crate) use storage::with;
 
 #[cfg(not(all(
     feature = "ffi",
@@ -54,12 +50,10 @@ mod storage {
         };
     }
 
+    /// Runs `f` on the calling thread's state.
     #[inline(always)]
-    pub(super) fn get() -> &'static ThisThread {
-        // SAFETY: a const thread-local without a destructor is valid for the whole life of its
-        // thread; the reference is only used on this thread, within that life (`with` hands it
-        // to a closure, and no caller stores it).
-        THIS_THREAD.with(|t| unsafe { &*(t as *const ThisThread) })
+    pub(crate) fn with<R>(f: impl FnOnce(&ThisThread) -> R) -> R {
+        THIS_THREAD.with(f)
     }
 }
 
@@ -88,8 +82,9 @@ mod storage {
     const _: () = assert!(std::mem::size_of::<ThisThread>() <= 16);
     const _: () = assert!(std::mem::align_of::<ThisThread>() <= 8);
 
+    /// Runs `f` on the calling thread's state.
     #[inline(always)]
-    pub(super) fn get() -> &'static ThisThread {
+    pub(crate) fn with<R>(f: impl FnOnce(&ThisThread) -> R) -> R {
         let p: usize;
         // SAFETY: `fs:[0]` is the thread pointer (glibc's TCB points at itself) and the GOT entry
         // holds the symbol's offset from it: their sum is this thread's copy of the symbol, valid
@@ -107,8 +102,8 @@ mod storage {
         }
         // SAFETY: the bytes are this thread's, zero-initialised by the loader (a valid
         // `ThisThread`: slot 0, depth 0, both `Cell`s), aligned and large enough (the asserts
-        // above), and only ever used through `Cell`s on this thread.
-        unsafe { &*(p as *const ThisThread) }
+        // above), and only ever used through `Cell`s on this thread; the borrow ends with `f`.
+        f(unsafe { &*(p as *const ThisThread) })
     }
 }
 

@@ -24,37 +24,48 @@ const IS_MMAPPED: usize = 0x2;
 /// The low bits of a chunk's size field that are flags, not size.
 const FLAG_BITS: usize = 0x7;
 
-/// The size of a live block's chunk in glibc's heap: the bytes the block takes, glibc's header
-/// included (what a leak of it costs), read from the chunk header (the word before the block).
-/// The same number at allocation and at free (only flag bits of the header change while a
-/// block is live), so a C block counts the same both ways. Two instructions: the C heap's hot
-/// path uses this, not [`usable_size`].
+/// A live block's chunk header: the word before the block, its chunk's size with the low
+/// `FLAG_BITS` as flags.
 ///
 /// # Safety
 /// `p` is non-null and a live block returned by glibc's `malloc` family.
 #[inline(always)]
-pub(crate) unsafe fn chunk_size(p: *mut c_void) -> usize {
+unsafe fn header(p: *mut c_void) -> usize {
     // SAFETY: the caller guarantees `p` is a live glibc block: the word before it is its
     // chunk's size field, readable and aligned.
-    unsafe { *(p as *const usize).sub(1) & !FLAG_BITS }
+    unsafe { *(p as *const usize).sub(1) }
 }
 
-/// The usable size of a live block from glibc's allocator: what glibc's `malloc_usable_size`
-/// computes, read from the chunk header (the word before the block). The same number at
-/// allocation and at free, so a C block counts the same both ways.
+/// The size of a live block's chunk in glibc's heap: the bytes the block takes, glibc's header
+/// included (what a leak of it costs). What a C block counts at: the same number at allocation
+/// and at free (only flag bits of the header change while a block is live), and two
+/// instructions on the C heap's hot path.
 ///
 /// # Safety
-/// `p` is non-null and a live block returned by glibc's `malloc` family.
+/// As [`header`].
+#[inline(always)]
+pub(crate) unsafe fn chunk_size(p: *mut c_void) -> usize {
+    // SAFETY: as the caller guarantees.
+    unsafe { header(p) & !FLAG_BITS }
+}
+
+/// The usable size of a live block: what glibc's `malloc_usable_size` computes, from the chunk
+/// header (the `malloc_usable_size` interposer returns it).
+///
+/// # Safety
+/// As [`header`].
 #[inline(always)]
 pub(crate) unsafe fn usable_size(p: *mut c_void) -> usize {
-    // SAFETY: the caller guarantees `p` is a live glibc block: the word before it is its
-    // chunk's size field, readable and aligned.
-    let size = unsafe { *(p as *const usize).sub(1) };
+    // SAFETY: as the caller guarantees.
+    let size = unsafe { header(p) };
     // A chunk's header is one word (the previous chunk's tail lends the other); a mapped chunk
     // has both words of its own.
-    // Branch-free: `size & IS_MMAPPED` is 0 or 2, so the second term is 0 or one word.
     let word = std::mem::size_of::<usize>();
-    let overhead = word + (size & IS_MMAPPED) * (word / IS_MMAPPED);
+    let overhead = if size & IS_MMAPPED != 0 {
+        2 * word
+    } else {
+        word
+    };
     // A live chunk is at least four words long: no underflow.
     (size & !FLAG_BITS) - overhead
 }

@@ -22,41 +22,22 @@ pub(crate) fn our_malloc() -> usize {
     std::hint::black_box(malloc as *const ()) as usize
 }
 
-/// The size a C block counts at.
-///
-/// # Safety
-/// `p` is a live block of glibc's heap.
-#[inline(always)]
-unsafe fn size_of(p: *mut c_void) -> usize {
-    // SAFETY: as the caller guarantees.
-    unsafe { glibc::chunk_size(p) }
-}
-
-/// Counts a C block just allocated (`p` non-null).
-#[inline(always)]
-fn counted_alloc(p: *mut c_void) {
-    // SAFETY (both): `p` was just returned, non-null, by glibc's allocator.
-    if !alloc::count_c_fast::<true>(|| unsafe { size_of(p) }) {
-        alloc::count_c_slow::<true>(p as *mut u8, unsafe { size_of(p) });
-    }
-}
-
 /// Counts a C block about to be freed (`p` non-null): before glibc gets it back, as
 /// `CountingAlloc` does, so that its address cannot be handed out again first.
 #[inline(always)]
 fn counted_free(p: *mut c_void) {
     // SAFETY (both): the caller of `free`/`realloc` guarantees `p` is a live block of this heap.
-    if !alloc::count_c_fast::<false>(|| unsafe { size_of(p) }) {
-        alloc::count_c_slow::<false>(p as *mut u8, unsafe { size_of(p) });
+    if !alloc::count_c_fast::<false>(|| unsafe { glibc::chunk_size(p) }) {
+        alloc::count_c_slow::<false>(p as *mut u8, unsafe { glibc::chunk_size(p) });
     }
 }
 
-/// Counts `p` if it is a block, and returns it. The slow count is a tail call, so the hot path
-/// needs no stack frame of its own.
+/// Counts `p` if it is a block (just returned by glibc's allocator), and returns it. The slow
+/// count is a tail call, so the hot path needs no stack frame of its own.
 #[inline(always)]
 fn allocated(p: *mut c_void) -> *mut c_void {
     // SAFETY: a non-null `p` was just returned by glibc's allocator.
-    if p.is_null() || alloc::count_c_fast::<true>(|| unsafe { size_of(p) }) {
+    if p.is_null() || alloc::count_c_fast::<true>(|| unsafe { glibc::chunk_size(p) }) {
         return p;
     }
     allocated_slow(p)
@@ -68,7 +49,7 @@ fn allocated(p: *mut c_void) -> *mut c_void {
 #[inline(never)]
 extern "C" fn allocated_slow(p: *mut c_void) -> *mut c_void {
     // SAFETY: as in `allocated`.
-    alloc::count_c_slow::<true>(p as *mut u8, unsafe { size_of(p) });
+    alloc::count_c_slow::<true>(p as *mut u8, unsafe { glibc::chunk_size(p) });
     p
 }
 
@@ -88,7 +69,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
         return;
     }
     // SAFETY: the caller guarantees `p` is a live block.
-    if !alloc::count_c_fast::<false>(|| unsafe { size_of(p) }) {
+    if !alloc::count_c_fast::<false>(|| unsafe { glibc::chunk_size(p) }) {
         // SAFETY: as above.
         return unsafe { free_slow(p) };
     }
@@ -106,7 +87,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 unsafe extern "C" fn free_slow(p: *mut c_void) {
     // SAFETY: as the caller guarantees.
     unsafe {
-        alloc::count_c_slow::<false>(p as *mut u8, size_of(p));
+        alloc::count_c_slow::<false>(p as *mut u8, glibc::chunk_size(p));
         glibc::free(p)
     }
 }
@@ -131,13 +112,11 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     counted_free(p);
     // SAFETY: forwarded unchanged.
     let q = unsafe { glibc::realloc(p, size) };
-    if !q.is_null() {
-        counted_alloc(q);
-    } else if size != 0 {
+    if q.is_null() && size != 0 {
         // Failed: the old block is still live. (`realloc(p, 0)` frees it and returns null.)
-        counted_alloc(p);
+        allocated(p);
     }
-    q
+    allocated(q)
 }
 
 /// # Safety

@@ -49,7 +49,8 @@ fn verdict(resolved: usize, ours: usize) -> Option<String> {
     Some(format!(
         "`malloc` resolves to {} ({resolved:#x}), not to no_leak's: another malloc replacement \
          (LD_PRELOAD, or a library loaded before the test binary's symbols) takes the calls",
-        object_of(resolved)
+        crate::loader::object_path(resolved)
+            .map_or("an unknown object".into(), |path| format!("`{path}`"))
     ))
 }
 
@@ -61,22 +62,6 @@ fn resolve(name: &str) -> Option<usize> {
     // only compared as a number.
     let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
     (!p.is_null()).then_some(p as usize)
-}
-
-/// The file name of the loaded object that contains `addr`, by `dladdr`.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn object_of(addr: usize) -> String {
-    // SAFETY: `dladdr` only reads the loader's tables and fills `info`, which it may leave
-    // partly null; `dli_fname` is checked before use and points to a NUL-terminated string owned
-    // by the loader for the object's lifetime.
-    unsafe {
-        let mut info: libc::Dl_info = std::mem::zeroed();
-        if libc::dladdr(addr as *const libc::c_void, &mut info) == 0 || info.dli_fname.is_null() {
-            return "an unknown object".into();
-        }
-        let name = std::ffi::CStr::from_ptr(info.dli_fname).to_string_lossy();
-        format!("`{name}`")
-    }
 }
 
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]

@@ -256,13 +256,7 @@ fn holder_of_block(
     frame: &mut dyn FnMut(usize) -> Option<Frame>,
 ) -> Holder {
     match s.class[i] {
-        Class::Static { at } => Holder::Static(match statics.name(at) {
-            Some(n) => n.to_string(),
-            None => match symbols::object_of(at) {
-                Some(object) => format!("<a static of {object} at {at:#x} with no symbol>"),
-                None => format!("<a static at {at:#x} with no symbol>"),
-            },
-        }),
+        Class::Static { at } => Holder::Static(statics.describe(at)),
         Class::Thread(t) => Holder::Thread(s.threads[t].clone()),
         Class::Cycle(c) => {
             let mut members: Vec<Frame> = Vec::new();
@@ -291,6 +285,9 @@ fn holder_of_block(
 mod tests {
     use super::*;
     use crate::counting::capture::Who;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
 
     /// A chain names each allocating line once where blocks of one line follow each other, and
     /// keeps the order from the root.
@@ -314,9 +311,6 @@ mod tests {
         assert_eq!(lines, [10, 20, 10]);
         assert!(chain(&parent, 0, &mut frame).is_empty());
     }
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
 
     // Boxes on purpose: each is a block of its own for the scan to find.
     #[allow(clippy::vec_box)]

@@ -18,34 +18,25 @@ impl Statics {
         Statics { syms }
     }
 
+    /// The static whose bytes contain `addr`, by its Rust path; a static the executable's
+    /// symbols do not name is named by the object it is in (`libc.so.6` tells the reader that
+    /// glibc holds it).
+    pub(crate) fn describe(&self, addr: usize) -> String {
+        if let Some(name) = self.name(addr) {
+            return name.to_string();
+        }
+        match crate::loader::object_name(addr) {
+            Some(object) => format!("<a static of {object} at {addr:#x} with no symbol>"),
+            None => format!("<a static at {addr:#x} with no symbol>"),
+        }
+    }
+
     /// The static whose bytes contain `addr`.
-    pub(crate) fn name(&self, addr: usize) -> Option<&str> {
+    fn name(&self, addr: usize) -> Option<&str> {
         let i = self.syms.partition_point(|s| s.0 <= addr).checked_sub(1)?;
         let (start, size, name) = &self.syms[i];
         (addr - start < (*size).max(1)).then_some(name.as_str())
     }
-}
-
-/// The file name of the loaded object whose memory holds `addr` (`dladdr`), for a static the
-/// executable's symbol table does not name: `libc.so.6` tells the reader that glibc holds it.
-#[cfg(unix)]
-pub(crate) fn object_of(addr: usize) -> Option<String> {
-    // SAFETY: `dladdr` only reads the loader's tables and fills `info`; `dli_fname` is checked for
-    // null and then points to a NUL-terminated string the loader owns while the object is loaded.
-    unsafe {
-        let mut info: libc::Dl_info = std::mem::zeroed();
-        if libc::dladdr(addr as *const libc::c_void, &mut info) == 0 || info.dli_fname.is_null() {
-            return None;
-        }
-        let path = std::ffi::CStr::from_ptr(info.dli_fname).to_string_lossy();
-        let name = path.rsplit('/').next().unwrap_or(&path);
-        (!name.is_empty()).then(|| name.to_string())
-    }
-}
-
-#[cfg(not(unix))]
-pub(crate) fn object_of(_addr: usize) -> Option<String> {
-    None
 }
 
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
@@ -78,20 +69,4 @@ fn read_symbols(bias: usize) -> Option<Vec<(usize, usize, String)>> {
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 fn read_symbols(_bias: usize) -> Option<Vec<(usize, usize, String)>> {
     None
-}
-
-#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
-mod tests {
-    /// A static or function of a loaded object is named by its object's file name.
-    #[test]
-    fn an_address_is_named_by_its_object() {
-        let libc_fn = libc::strlen as *const () as usize;
-        let object = super::object_of(libc_fn).expect("strlen is in a loaded object");
-        assert!(object.starts_with("libc"), "{object}");
-        static MINE: u8 = 0;
-        let exe = std::env::current_exe().unwrap();
-        let exe = exe.file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(super::object_of(&MINE as *const u8 as usize), Some(exe));
-        assert_eq!(super::object_of(8), None);
-    }
 }
