@@ -199,14 +199,14 @@ fn fill(
 }
 
 /// Name and state of each thread. A thread names itself once it first runs: until then it shows
-/// the name of the thread that spawned it, so on a loaded machine a thread not yet scheduled is
-/// read again for up to 100 ms.
+/// the name of the thread that spawned it (Linux) or none (macOS, Windows), so on a loaded machine
+/// a thread not yet scheduled is read again for up to 100 ms.
 fn named_threads(tids: &[u32]) -> Vec<crate::counting::census::ThreadInfo> {
-    let own = std::fs::read_to_string("/proc/thread-self/comm").unwrap_or_default();
-    let own = own.trim_end();
+    let own = census::thread_info(census::current_thread_id()).name;
+    let unnamed = |t: &crate::counting::census::ThreadInfo| t.name.is_empty() || t.name == own;
     let mut infos: Vec<_> = tids.iter().map(|&t| census::thread_info(t)).collect();
     let mut wait = crate::backoff::Backoff::new(Duration::from_millis(100));
-    while !own.is_empty() && infos.iter().any(|t| t.name == own) && wait.pause() {
+    while infos.iter().any(unnamed) && wait.pause() {
         infos = tids.iter().map(|&t| census::thread_info(t)).collect();
     }
     infos
@@ -218,12 +218,14 @@ fn note_unmeasured(report: &mut Report, before: &Resources) {
         let why = peak_reason(report.heap_source);
         report.not_measured.push((Dimension::Peak, why));
     }
-    let platform = "not available on this platform";
+    let platform = "not counted on this OS (no_leak counts them on Linux, macOS and Windows)";
     if report.scope == Scope::CallingThread {
         // What this build can never measure says so, not "isolate the test", which would not
         // help.
         let never = |dim| match dim {
-            Dimension::Threads | Dimension::Fds if cfg!(not(target_os = "linux")) => Some(platform),
+            Dimension::Threads | Dimension::Fds if !crate::counting::census::COUNTED_HERE => {
+                Some(platform)
+            }
             Dimension::Mapped => crate::counting::mapped::never_measured_reason(),
             _ => None,
         };
@@ -348,7 +350,7 @@ mod tests {
             assert!(mapped.unwrap().contains("feature `ffi`"), "{mapped:?}");
         }
         if let (true, Some(fds)) = (
-            cfg!(target_os = "linux"),
+            crate::counting::census::COUNTED_HERE,
             r.not_measured_reason(Dimension::Fds),
         ) {
             assert!(fds.contains("isolate the test"), "{fds}");

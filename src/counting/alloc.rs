@@ -290,7 +290,7 @@ fn claim(cell: &Cell<usize>) -> Option<&'static Slot> {
         if slot.owned.load(Relaxed) == 0
             && slot.owned.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
         {
-            slot.is_main.store(is_main_thread(), Relaxed);
+            slot.is_main.store(crate::counting::census::is_main_thread(), Relaxed);
             // Registering the destructor may allocate on some platforms; the slot is BUSY, so such
             // allocations go to the overflow record instead of recursing into `claim`.
             if RELEASER.try_with(|_| ()).is_err() {
@@ -311,16 +311,6 @@ fn claim(cell: &Cell<usize>) -> Option<&'static Slot> {
     None
 }
 
-#[cfg(target_os = "linux")]
-fn is_main_thread() -> bool {
-    // SAFETY: getpid and gettid take no arguments, cannot fail and touch no memory of ours.
-    unsafe { libc::syscall(libc::SYS_gettid) as libc::pid_t == libc::getpid() }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn is_main_thread() -> bool {
-    false
-}
 
 /// The calling thread's slot, claiming one on first use; `None` if it has none (overflow).
 #[cold]

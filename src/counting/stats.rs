@@ -30,10 +30,11 @@ pub struct Stats {
     /// The highest `live_bytes` since process-wide peak tracking was turned on with
     /// [`track_peak`], or `None` when it is not on.
     pub peak_bytes: Option<u64>,
-    /// Live OS threads (`/proc/self/task`; threads already exiting are not counted), `None` off
-    /// Linux.
+    /// Live OS threads (threads already exiting are not counted); `None` on an OS other than
+    /// Linux, macOS and Windows.
     pub threads: Option<usize>,
-    /// Open file descriptors (`/proc/self/fd`), `None` off Linux.
+    /// Open file descriptors (open handles on Windows); `None` on an OS other than Linux, macOS
+    /// and Windows.
     pub fds: Option<usize>,
     /// Live bytes of anonymous `mmap` made outside the allocator (whole pages), with the cargo
     /// feature `ffi` on Linux with glibc (x86-64, aarch64); `None` elsewhere.
@@ -43,8 +44,8 @@ pub struct Stats {
 /// A snapshot of the current process: live heap bytes and blocks, allocation totals, the peak (with
 /// [`track_peak`] on), live threads and open fds.
 ///
-/// Cheap (a sum over the allocator's per-thread slots and two `/proc` directory reads) and
-/// allocation-free. Heap numbers are exact when no other thread allocates while they are read;
+/// Cheap (a sum over the allocator's per-thread slots and the OS's thread and descriptor counts:
+/// two `/proc` directory reads on Linux) and allocation-free. Heap numbers are exact when no other thread allocates while they are read;
 /// otherwise they are off by at most what other threads allocate or free during those few
 /// microseconds.
 ///
@@ -52,7 +53,7 @@ pub struct Stats {
 /// let s = no_leak::stats();
 /// assert!(s.live_bytes > 0);
 /// assert!(s.totals.alloc_blocks >= s.live_blocks);
-/// # #[cfg(target_os = "linux")]
+/// # #[cfg(any(target_os = "linux", target_os = "macos", windows))]
 /// assert!(s.threads.unwrap() >= 1);
 /// ```
 pub fn stats() -> Stats {
@@ -200,7 +201,7 @@ impl PeakState {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, any(target_os = "linux", target_os = "macos", windows)))]
 mod tests {
     use super::*;
 

@@ -177,12 +177,34 @@ pub(crate) fn describe_status(status: &std::process::ExitStatus) -> String {
     }
 }
 
+/// On Windows a crash ends the process with the exception's code as its exit status
+/// (`0xC0000005`), and a Rust abort with `STATUS_STACK_BUFFER_OVERRUN` (`__fastfail`).
 #[cfg(not(unix))]
 pub(crate) fn describe_status(status: &std::process::ExitStatus) -> String {
     match status.code() {
-        Some(c) => format!("exited with status {c}"),
+        Some(0) => "exited successfully".into(),
+        Some(c) => match exception_name(c as u32) {
+            Some(name) => format!("crashed with exception 0x{:08X} ({name})", c as u32),
+            None => format!("exited with status {c}"),
+        },
         None => "ended".into(),
     }
+}
+
+#[cfg(not(unix))]
+fn exception_name(code: u32) -> Option<&'static str> {
+    Some(match code {
+        0xC000_0005 => "access violation",
+        0xC000_001D => "illegal instruction",
+        0xC000_0094 => "integer division by zero",
+        0xC000_00FD => "stack overflow",
+        0xC000_0409 => "fast fail: abort",
+        0xC000_0374 => "heap corruption",
+        0xC000_013A => "Ctrl+C",
+        0x8000_0003 => "breakpoint",
+        0xC000_0602 => "fail fast exception",
+        _ => return None,
+    })
 }
 
 #[cfg(unix)]
@@ -217,6 +239,19 @@ mod tests {
             assert_eq!(decode(&encode(&v)), Some(v));
         }
         assert_eq!(decode("garbage"), None);
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn exceptions_are_named() {
+        use std::os::windows::process::ExitStatusExt;
+        let s = std::process::ExitStatus::from_raw(0xC000_0005);
+        assert_eq!(
+            describe_status(&s),
+            "crashed with exception 0xC0000005 (access violation)"
+        );
+        let s = std::process::ExitStatus::from_raw(3);
+        assert_eq!(describe_status(&s), "exited with status 3");
     }
 
     #[cfg(unix)]

@@ -32,7 +32,7 @@ extern "C" fn write_scope_note() {
     if SCOPE_NOTE_DUE.swap(false, Ordering::Relaxed) {
         // SAFETY: the pointer and length describe a static string; fd 2 may be closed, in which
         // case `write` fails and nothing happens.
-        unsafe { libc::write(2, SCOPE_NOTE.as_ptr().cast(), SCOPE_NOTE.len()) };
+        unsafe { libc::write(2, SCOPE_NOTE.as_ptr().cast(), SCOPE_NOTE.len() as _) };
     }
 }
 

@@ -297,13 +297,19 @@ fn write_new_fds(f: Out, r: &Report) -> fmt::Result {
     if r.new_fds.is_empty() {
         return Ok(());
     }
-    writeln!(f, "  new fds:")?;
+    // Windows counts handles in the `fds` dimension: the report calls them what they are.
+    let (one, many) = if cfg!(windows) {
+        ("handle", "handles")
+    } else {
+        ("fd", "fds")
+    };
+    writeln!(f, "  new {many}:")?;
     let groups = group(
         &r.new_fds,
         |d| format!("-> {}", d.target),
         |d| d.fd.to_string(),
     );
-    write_groups(f, &groups, "fd", "fds")
+    write_groups(f, &groups, one, many)
 }
 
 fn write_sites(f: Out, r: &Report) -> fmt::Result {

@@ -55,6 +55,9 @@ pub(crate) fn attach(sites: &mut [Site], runs: u32) {
         return;
     }
     let found = match TEST.with(|t| t.borrow().clone()) {
+        _ if memory::unsupported_here().is_some() => {
+            Err(memory::unsupported_here().unwrap_or_default().to_string())
+        }
         _ if std::env::var_os(VAR).is_some() => {
             Err("a check inside a retention run is not classified".to_string())
         }

@@ -17,6 +17,20 @@ const WORD: usize = std::mem::size_of::<usize>();
 
 /// Whether this system lets a process read its own memory with `process_vm_readv` (a seccomp
 /// filter can forbid it).
+/// Why this build can never scan memory, or `None` where it can (Linux). Checked before a
+/// retention run is started, so no OS pays for a run whose scan could not work.
+pub(crate) fn unsupported_here() -> Option<&'static str> {
+    if cfg!(target_os = "linux") {
+        None
+    } else if cfg!(target_os = "macos") {
+        Some("the retention scan runs on Linux only, not on macOS")
+    } else if cfg!(windows) {
+        Some("the retention scan runs on Linux only, not on Windows")
+    } else {
+        Some("the retention scan runs on Linux only")
+    }
+}
+
 pub(crate) fn available() -> bool {
     let probe: usize = 0x5eed;
     let mut out = [0usize; 1];
@@ -66,7 +80,7 @@ fn read_into(_addr: usize, _out: &mut [usize]) -> bool {
     false
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -281,7 +281,7 @@ fn holder_of_block(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use crate::counting::capture::Who;

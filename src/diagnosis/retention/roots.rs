@@ -189,8 +189,7 @@ const RED_ZONE: usize = 128;
 
 /// Every thread but the calling one, from `/proc/self/task`.
 fn other_threads(roots: &mut Roots) {
-    // SAFETY: gettid takes no arguments and cannot fail.
-    let me = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+    let me = crate::counting::census::current_thread_id();
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
         return;
     };
@@ -242,7 +241,7 @@ fn blocked_stack_pointer(tid: u32) -> Option<usize> {
     None
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -1,58 +1,26 @@
-//! The census of live OS threads and open file descriptors.
-//!
-//! On Linux threads are the entries of `/proc/self/task` and fds the entries of `/proc/self/fd`.
-//! Elsewhere both return `None`, and reports say "not measured" rather than guess.
-//!
-//! Taking a census allocates (directory reads, strings), so the engine never takes one inside a
-//! window whose heap it counts.
+//! The census on Linux: threads are the entries of `/proc/self/task`, fds the entries of
+//! `/proc/self/fd`, a thread's name its `comm` and its state the letter of its `stat`.
 
 use std::collections::BTreeSet;
 
-/// One OS thread, as seen in a census.
-#[non_exhaustive]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ThreadInfo {
-    /// Kernel thread id.
-    pub tid: u32,
-    /// The thread's name (`comm`: the first 15 bytes of the Rust thread name).
-    pub name: String,
-    /// Scheduler state letter from `stat` (`R`, `S`, `D`, `Z`, ...) with its meaning.
-    pub state: String,
-}
-
-/// One open file descriptor, as seen in a census.
-#[non_exhaustive]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FdInfo {
-    /// The descriptor number.
-    pub fd: i32,
-    /// What it points at: a path, `socket:[inode]`, `pipe:[inode]`, `anon_inode:[eventfd]`, ...
-    pub target: String,
-}
+use super::{FdInfo, ThreadInfo};
 
 /// The ids of live threads, or `None` where threads cannot be counted. Threads already exiting
 /// are not counted.
-pub(crate) fn thread_ids() -> Option<BTreeSet<u32>> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut out = BTreeSet::new();
-        proc_dir::scan(c"/proc/self/task", |dir, name| {
-            if let Ok(tid) = name.parse() {
-                if !proc_dir::thread_exiting(dir, name) {
-                    out.insert(tid);
-                }
+pub(super) fn thread_ids() -> Option<BTreeSet<u32>> {
+    let mut out = BTreeSet::new();
+    proc_dir::scan(c"/proc/self/task", |dir, name| {
+        if let Ok(tid) = name.parse() {
+            if !proc_dir::thread_exiting(dir, name) {
+                out.insert(tid);
             }
-        })?;
-        Some(out)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
+        }
+    })?;
+    Some(out)
 }
 
 /// Name and state of one thread (best effort: a thread that exited meanwhile reads as `?`).
-pub(crate) fn thread_info(tid: u32) -> ThreadInfo {
+pub(super) fn thread_info(tid: u32) -> ThreadInfo {
     let base = format!("/proc/self/task/{tid}");
     let name = std::fs::read_to_string(format!("{base}/comm"))
         .map(|s| s.trim_end().to_string())
@@ -91,41 +59,39 @@ fn stat_fields(stat: &[u8]) -> Option<std::str::SplitAsciiWhitespace<'_>> {
     )
 }
 
+/// The calling thread's kernel id.
+pub(super) fn current_thread_id() -> u32 {
+    // SAFETY: gettid takes no arguments, cannot fail and touches no memory of ours.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+/// The main thread is the thread group leader: its tid is the pid.
+pub(super) fn is_main_thread() -> bool {
+    // SAFETY: getpid takes no arguments, cannot fail and touches no memory of ours.
+    current_thread_id() == unsafe { libc::getpid() } as u32
+}
+
 /// Whether the main thread (the thread group leader) is asleep, where that can be known.
-pub(crate) fn main_thread_sleeping() -> Option<bool> {
-    #[cfg(target_os = "linux")]
-    {
-        let stat = std::fs::read("/proc/self/stat").ok()?;
-        Some(stat_fields(&stat)?.next() == Some("S"))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
+pub(super) fn main_thread_sleeping() -> Option<bool> {
+    let stat = std::fs::read("/proc/self/stat").ok()?;
+    Some(stat_fields(&stat)?.next() == Some("S"))
 }
 
 /// The open file descriptors, or `None` where they cannot be listed.
-pub(crate) fn fds() -> Option<BTreeSet<i32>> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut out = BTreeSet::new();
-        proc_dir::scan(c"/proc/self/fd", |own, name| {
-            if let Ok(fd) = name.parse::<i32>() {
-                if fd != own {
-                    out.insert(fd);
-                }
+pub(super) fn fds() -> Option<BTreeSet<i32>> {
+    let mut out = BTreeSet::new();
+    proc_dir::scan(c"/proc/self/fd", |own, name| {
+        if let Ok(fd) = name.parse::<i32>() {
+            if fd != own {
+                out.insert(fd);
             }
-        })?;
-        Some(out)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        None
-    }
+        }
+    })?;
+    Some(out)
 }
 
 /// What one descriptor points at.
-pub(crate) fn fd_info(fd: i32) -> FdInfo {
+pub(super) fn fd_info(fd: i32) -> FdInfo {
     let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "closed".into());
@@ -133,48 +99,29 @@ pub(crate) fn fd_info(fd: i32) -> FdInfo {
 }
 
 /// Live threads not already exiting, counted without allocating.
-#[cfg(target_os = "linux")]
-pub(crate) fn thread_count() -> Option<usize> {
+pub(super) fn thread_count() -> Option<usize> {
     proc_dir::count(c"/proc/self/task", |dir, name| {
         name.parse::<u32>().is_ok() && !proc_dir::thread_exiting(dir, name)
     })
 }
 
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn thread_count() -> Option<usize> {
-    None
-}
-
 /// Open file descriptors, the directory's own left out, counted without allocating.
-#[cfg(target_os = "linux")]
-pub(crate) fn fd_count() -> Option<usize> {
+pub(super) fn fd_count() -> Option<usize> {
     proc_dir::count(c"/proc/self/fd", |own, name| {
         name.parse::<i32>().is_ok_and(|fd| fd != own)
     })
 }
 
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn fd_count() -> Option<usize> {
-    None
-}
-
 /// Threads that are exiting (state `Z`/`X` or `PF_EXITING`) but still listed, counted without
 /// allocating: while there are any, counts can still change.
-#[cfg(target_os = "linux")]
-pub(crate) fn exiting_thread_count() -> usize {
+pub(super) fn exiting_thread_count() -> usize {
     proc_dir::count(c"/proc/self/task", |dir, name| {
         name.parse::<u32>().is_ok() && proc_dir::thread_exiting(dir, name)
     })
     .unwrap_or(0)
 }
 
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn exiting_thread_count() -> usize {
-    0
-}
-
-#[cfg(target_os = "linux")]
-pub(crate) mod proc_dir {
+mod proc_dir {
     //! `/proc` directories read with `opendir`/`readdir` into no heap memory: the directory's own
     //! descriptor is known (and left out of fd counts), and a thread's `stat` is read into a
     //! stack buffer, so `stats()` can count without allocating.
@@ -261,45 +208,28 @@ pub(crate) mod proc_dir {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn stat_lines_parse() {
         let live = b"123 (a (weird) name) S 1 123 123 0 -1 4194560 100 0 0 0";
-        assert!(!crate::counting::census::proc_dir::parse_exiting(live));
+        assert!(!proc_dir::parse_exiting(live));
         let exiting = b"123 (worker) S 1 123 123 0 -1 4194564 100 0 0 0";
-        assert!(crate::counting::census::proc_dir::parse_exiting(exiting));
+        assert!(proc_dir::parse_exiting(exiting));
         let zombie = b"123 (worker) Z 1 123 123 0 -1 0 100 0 0 0";
-        assert!(crate::counting::census::proc_dir::parse_exiting(zombie));
+        assert!(proc_dir::parse_exiting(zombie));
     }
 
     #[test]
-    fn fd_census_sees_a_new_file_and_its_path() {
-        let before = fds().unwrap();
-        let f = std::fs::File::open("/proc/self/status").unwrap();
-        let after = fds().unwrap();
-        let new: Vec<_> = after.difference(&before).copied().collect();
-        // Other tests may open files at the same time; ours is among the new ones.
-        let ours: Vec<_> = new
-            .iter()
-            .map(|&fd| fd_info(fd))
-            .filter(|i| i.target.ends_with("/status"))
-            .collect();
-        assert!(!ours.is_empty(), "new fds: {new:?}");
-        drop(f);
-    }
-
-    #[test]
-    fn thread_census_names_a_live_thread() {
+    fn a_blocked_thread_is_sleeping() {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let h = std::thread::Builder::new()
             .name("census-probe".into())
             .spawn(move || {
-                // SAFETY: gettid has no preconditions.
-                let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+                let tid = current_thread_id();
                 ready_tx.send(tid).unwrap();
                 rx.recv().ok();
             })
