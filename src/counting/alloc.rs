@@ -290,7 +290,8 @@ fn claim(cell: &Cell<usize>) -> Option<&'static Slot> {
         if slot.owned.load(Relaxed) == 0
             && slot.owned.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
         {
-            slot.is_main.store(crate::counting::census::is_main_thread(), Relaxed);
+            slot.is_main
+                .store(crate::counting::census::is_main_thread(), Relaxed);
             // Registering the destructor may allocate on some platforms; the slot is BUSY, so such
             // allocations go to the overflow record instead of recursing into `claim`.
             if RELEASER.try_with(|_| ()).is_err() {
@@ -310,7 +311,6 @@ fn claim(cell: &Cell<usize>) -> Option<&'static Slot> {
     cell.set(RELEASED);
     None
 }
-
 
 /// The calling thread's slot, claiming one on first use; `None` if it has none (overflow).
 #[cold]

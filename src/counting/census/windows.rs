@@ -296,7 +296,7 @@ mod tests {
     #[test]
     fn an_ended_thread_is_not_counted_while_its_handle_is_open() {
         use std::os::windows::io::AsRawHandle;
-        let h = std::thread::spawn(|| current_thread_id());
+        let h = std::thread::spawn(current_thread_id);
         // Wait until it has ended without joining: the JoinHandle keeps its handle open.
         let raw = h.as_raw_handle() as HANDLE;
         let mut code = STILL_ACTIVE as u32;
