@@ -238,16 +238,14 @@ pub(crate) fn fold(frames: Vec<(usize, Frame)>) -> Vec<(usize, Frame)> {
 /// Resolves instruction pointers into frames, each distinct address once. Resolving takes the
 /// backtrace crate's lock: while capture is on, do it inside [`without_capture`].
 pub(crate) struct Resolver {
-    cwd: Option<String>,
+    roots: Vec<String>,
     cache: HashMap<usize, Vec<Frame>>,
 }
 
 impl Resolver {
     pub(crate) fn new() -> Resolver {
         Resolver {
-            cwd: std::env::current_dir()
-                .ok()
-                .map(|d| format!("{}/", d.display())),
+            roots: project_roots(),
             cache: HashMap::new(),
         }
     }
@@ -257,28 +255,62 @@ impl Resolver {
     pub(crate) fn frames(&mut self, ips: &[usize]) -> Vec<(usize, Frame)> {
         let mut out = Vec::new();
         for &ip in ips {
-            let cwd = self.cwd.as_deref();
-            let fs = self.cache.entry(ip).or_insert_with(|| resolve(ip, cwd));
+            let roots = &self.roots;
+            let fs = self.cache.entry(ip).or_insert_with(|| resolve(ip, roots));
             out.extend(fs.iter().map(|f| (ip, f.clone())));
         }
         out
     }
 }
 
-fn resolve(ip: usize, cwd: Option<&str>) -> Vec<Frame> {
+/// The folders a source path is shown relative to, each ending in `/`: the working directory
+/// (where `cargo test` runs a package's tests) and `CARGO_MANIFEST_DIR` (which cargo sets for
+/// them), written with `/`. Both, because the build's paths can differ from the runtime's: a
+/// Windows binary built on Linux and run under Wine has `/work/x/src/lib.rs` in its debug info but
+/// `Z:\work\x` as its working directory.
+fn project_roots() -> Vec<String> {
+    let cwd = std::env::current_dir()
+        .ok()
+        .map(|d| d.display().to_string());
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").ok();
+    let mut roots: Vec<String> = Vec::new();
+    for dir in cwd.into_iter().chain(manifest) {
+        let dir = format!("{}/", with_slashes(&dir).trim_end_matches('/'));
+        if !roots.contains(&dir) {
+            roots.push(dir);
+        }
+    }
+    roots
+}
+
+/// A path with `/` between its components, as reports show every path on every OS.
+fn with_slashes(path: &str) -> String {
+    if cfg!(windows) {
+        path.replace('\\', "/")
+    } else {
+        path.to_string()
+    }
+}
+
+/// `path` relative to the first of `roots` it lies in, with `/` between components.
+fn relative_to(path: &str, roots: &[String]) -> String {
+    let path = with_slashes(path);
+    roots
+        .iter()
+        .find_map(|r| path.strip_prefix(r.as_str()))
+        .map_or_else(|| path.clone(), str::to_string)
+}
+
+fn resolve(ip: usize, roots: &[String]) -> Vec<Frame> {
     let mut out = Vec::new();
     backtrace::resolve(ip as *mut std::ffi::c_void, |sym| {
         let function = sym
             .name()
             .map(|n| format!("{n:#}"))
             .unwrap_or_else(|| format!("{ip:#x}"));
-        let file = sym.filename().map(|p| {
-            let p = p.display().to_string();
-            match cwd {
-                Some(c) if p.starts_with(c) => p[c.len()..].to_string(),
-                _ => p,
-            }
-        });
+        let file = sym
+            .filename()
+            .map(|p| relative_to(&p.display().to_string(), roots));
         out.push(Frame {
             function,
             file,
@@ -316,6 +348,11 @@ const INTERNAL_PREFIXES: &[&str] = &[
     "start_thread",
     "clone",
     "__clone",
+    // Where Windows starts a thread or the process.
+    "BaseThreadInitThunk",
+    "RtlUserThreadStart",
+    "mainCRTStartup",
+    "__tmainCRTStartup",
 ];
 
 /// Frames of std, core, alloc, no_leak and the unwinder.
@@ -370,6 +407,19 @@ fn is_spawn(function: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_source_path_is_shown_relative_to_the_project_with_slashes() {
+        let roots = ["/work/x/".to_string(), "C:/p/".to_string()];
+        assert_eq!(relative_to("/work/x/src/lib.rs", &roots), "src/lib.rs");
+        assert_eq!(
+            relative_to("/elsewhere/lib.rs", &roots),
+            "/elsewhere/lib.rs"
+        );
+        if cfg!(windows) {
+            assert_eq!(relative_to(r"C:\p\src\lib.rs", &roots), "src/lib.rs");
+        }
+    }
+
     use super::*;
     use crate::counting::capture::{Capture, Who};
 

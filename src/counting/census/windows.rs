@@ -149,12 +149,85 @@ pub(super) fn main_thread_sleeping() -> Option<bool> {
     None
 }
 
-/// The process's open handle count.
+/// The process's open handle count: `GetProcessHandleCount`. Wine 8's is a stub that answers 0,
+/// which no Windows process has (its standard handles alone are three): there the process's
+/// entries in the system's handle list are counted instead (see [`system_list`]).
 fn handle_count() -> Option<usize> {
     let mut n = 0u32;
     // SAFETY: the current-process pseudo-handle needs no closing; `n` is a plain out-parameter.
     let ok = unsafe { GetProcessHandleCount(GetCurrentProcess(), &mut n) } != 0;
-    ok.then_some(n as usize)
+    match (ok, n) {
+        (true, 0) => system_list::own_handle_count(),
+        (true, n) => Some(n as usize),
+        (false, _) => None,
+    }
+}
+
+mod system_list {
+    //! The system's handle list (`NtQuerySystemInformation` with `SystemExtendedHandleInformation`,
+    //! whose layout is the one Windows and Wine share), read into memory from the process heap
+    //! directly: not through the Rust allocator, so a count allocates nothing that is counted.
+    use std::ffi::c_void;
+
+    use windows_sys::Wdk::System::SystemInformation::NtQuerySystemInformation;
+    use windows_sys::Win32::Foundation::STATUS_INFO_LENGTH_MISMATCH;
+    use windows_sys::Win32::System::Memory::{GetProcessHeap, HeapAlloc, HeapFree};
+    use windows_sys::Win32::System::Threading::GetCurrentProcessId;
+
+    const SYSTEM_EXTENDED_HANDLE_INFORMATION: i32 = 64;
+
+    /// One entry of the list (`SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX`).
+    #[repr(C)]
+    struct Entry {
+        object: *mut c_void,
+        process_id: usize,
+        handle_value: usize,
+        granted_access: u32,
+        creator_back_trace_index: u16,
+        object_type_index: u16,
+        handle_attributes: u32,
+        reserved: u32,
+    }
+
+    /// The open handles of this process in the system's list, or `None` if it cannot be read.
+    pub(super) fn own_handle_count() -> Option<usize> {
+        let mut size = 64 * 1024;
+        for _ in 0..8 {
+            let mut needed = 0u32;
+            // SAFETY: the block is `size` bytes from the process heap, freed below on every path;
+            // NtQuerySystemInformation writes at most `size` bytes into it. On success it begins
+            // with the entry count and a reserved word, then that many entries, all within the
+            // block (the call fails rather than writing a partial list).
+            unsafe {
+                let heap = GetProcessHeap();
+                let buf = HeapAlloc(heap, 0, size);
+                if buf.is_null() {
+                    return None;
+                }
+                let status = NtQuerySystemInformation(
+                    SYSTEM_EXTENDED_HANDLE_INFORMATION,
+                    buf,
+                    size as u32,
+                    &mut needed,
+                );
+                let count = (status >= 0).then(|| {
+                    let n = *buf.cast::<usize>();
+                    let first = buf.cast::<usize>().add(2).cast::<Entry>();
+                    let me = GetCurrentProcessId() as usize;
+                    (0..n).filter(|&i| (*first.add(i)).process_id == me).count()
+                });
+                HeapFree(heap, 0, buf);
+                match (count, status) {
+                    (Some(n), _) => return Some(n),
+                    (None, STATUS_INFO_LENGTH_MISMATCH) => {
+                        size = (needed as usize).max(size * 2) + 64 * 1024;
+                    }
+                    (None, _) => return None,
+                }
+            }
+        }
+        None
+    }
 }
 
 /// Handle values are multiples of 4 from 4 up; the table reuses the lowest free values, so the
