@@ -230,26 +230,45 @@ mod system_list {
     }
 }
 
-/// Handle values are multiples of 4 from 4 up; the table reuses the lowest free values, so the
-/// open handles lie below a few times the count. The probe stops once it has found them all, or at
-/// this many values past the count (a handle the count includes but no probe can see, such as one
-/// the system keeps for itself, must not make the probe run on forever).
-const PROBE_SLACK: usize = 1 << 16;
+/// Handle values are multiples of 4 from 4 up, below the handle table's size, which grows with
+/// the most handles ever open at once. The probe goes on past the last handle it finds by this
+/// many values (a handle another thread opened meanwhile may lie above the ones counted), and
+/// stops at this many values past the count whatever it has found (a handle the count includes
+/// but no probe can see must not make it run on forever).
+const PROBE_SLACK: usize = 1 << 10;
+const PROBE_LIMIT: usize = 1 << 16;
 
-pub(super) fn fds() -> Option<BTreeSet<i32>> {
-    let count = handle_count()?;
+/// The values of the open handles, found by asking the handle table about each value in turn.
+fn probe_handles(count: usize) -> BTreeSet<i32> {
     let mut out = BTreeSet::new();
-    let mut value = 4usize;
-    while out.len() < count && value / 4 < count + PROBE_SLACK {
+    let (mut value, mut last_found) = (4usize, 0usize);
+    while (out.len() < count || value / 4 < last_found / 4 + PROBE_SLACK)
+        && value / 4 < count + PROBE_LIMIT
+    {
         let mut flags = 0u32;
         // SAFETY: GetHandleInformation only looks the value up in the process's handle table and
         // fails for a value that is not an open handle; `flags` is a plain out-parameter.
         if unsafe { GetHandleInformation(value as HANDLE, &mut flags) } != 0 {
             out.insert(value as i32);
+            last_found = value;
         }
         value += 4;
     }
-    Some(out)
+    out
+}
+
+/// The open handles. Other threads open and close handles while the table is probed: the list
+/// is taken again (up to 5 times) until it agrees with the count read before and after it.
+pub(super) fn fds() -> Option<BTreeSet<i32>> {
+    let mut found = BTreeSet::new();
+    for _ in 0..5 {
+        let count = handle_count()?;
+        found = probe_handles(count);
+        if found.len() == count && handle_count()? == count {
+            break;
+        }
+    }
+    Some(found)
 }
 
 pub(super) fn fd_info(fd: i32) -> FdInfo {
