@@ -19,7 +19,7 @@ fn leak_rate(period: u64) -> (bool, f64) {
         .soak(ITERATIONS)
         .measure(|| {
             n += 1;
-            if n % period == 0 {
+            if n.is_multiple_of(period) {
                 kept.push(Box::new([0u8; 16]));
             }
         });

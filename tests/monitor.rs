@@ -461,7 +461,7 @@ mod steady {
                 let mut batch: Vec<Box<[u8]>> = Vec::with_capacity(tooth);
                 let mut t = Duration::ZERO;
                 let mut step = |batch: &mut Vec<Box<[u8]>>, i: usize| {
-                    if (i + phase) % tooth == 0 {
+                    if (i + phase).is_multiple_of(tooth) {
                         batch.clear();
                     } else {
                         batch.push(vec![0u8; 4096].into_boxed_slice());

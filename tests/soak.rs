@@ -22,7 +22,7 @@ fn slow_leak() {
     if v.capacity() == 0 {
         v.reserve(100_000);
     }
-    if n % 100 == 0 {
+    if n.is_multiple_of(100) {
         v.push(Box::new([0u8; 16]));
     }
 }
@@ -60,7 +60,7 @@ static THREADS: AtomicU64 = AtomicU64::new(0);
 
 /// A thread that never exits, started every 500 iterations.
 fn thread_every_500() {
-    if THREADS.fetch_add(1, Ordering::Relaxed) % 500 == 0 {
+    if THREADS.fetch_add(1, Ordering::Relaxed).is_multiple_of(500) {
         std::thread::spawn(|| loop {
             std::thread::park();
         });
@@ -113,7 +113,7 @@ fn slow_leak_on_the_calling_thread_is_caught_in_a_shared_process() {
         if v.capacity() == 0 {
             v.reserve(1000);
         }
-        if n % 100 == 0 {
+        if n.is_multiple_of(100) {
             v.push(Box::new(0));
         }
     });
@@ -200,7 +200,7 @@ fn soak_for_a_duration() {
 #[should_panic(expected = "leaked: heap\n")]
 fn attribute_soak_catches_a_slow_leak() {
     static N: AtomicU64 = AtomicU64::new(0);
-    if N.fetch_add(1, Ordering::Relaxed) % 100 == 0 {
+    if N.fetch_add(1, Ordering::Relaxed).is_multiple_of(100) {
         std::mem::forget(Box::new([0u8; 16]));
     }
 }

@@ -188,7 +188,7 @@ fn fill(
         let still = |t: &&u32| {
             alive_now
                 .as_ref()
-                .map_or(true, |n: &BTreeSet<u32>| n.contains(t))
+                .is_none_or(|n: &BTreeSet<u32>| n.contains(t))
         };
         let new: Vec<u32> = a.difference(b).filter(still).copied().collect();
         report.new_threads = named_threads(&new);

@@ -205,7 +205,7 @@ fn for_iterations<R: Outcome>(
     let mut samples = Vec::with_capacity(SAMPLES as usize + 8);
     for i in 1..=n {
         window::run(body)?;
-        if i > warm && ((i - warm) % every == 0 || i == n) {
+        if i > warm && ((i - warm).is_multiple_of(every) || i == n) {
             samples.push(sample(i, meter, census_on));
         }
     }

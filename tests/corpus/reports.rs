@@ -322,7 +322,7 @@ mod subjects {
     #[should_panic(expected = "leaked: heap\n")]
     fn soak_one_box_every_100_iterations() {
         static CALLS: AtomicU64 = AtomicU64::new(0);
-        if CALLS.fetch_add(1, Ordering::Relaxed) % 100 == 0 {
+        if CALLS.fetch_add(1, Ordering::Relaxed).is_multiple_of(100) {
             Box::leak(Box::new(0u64));
         }
     }

@@ -26,8 +26,9 @@ pub(crate) fn our_malloc() -> usize {
 /// `CountingAlloc` does, so that its address cannot be handed out again first.
 #[inline(always)]
 fn counted_free(p: *mut c_void) {
-    // SAFETY (both): the caller of `free`/`realloc` guarantees `p` is a live block of this heap.
+    // SAFETY: the caller of `free`/`realloc` guarantees `p` is a live block of this heap.
     if !alloc::count_c_fast::<false>(|| unsafe { glibc::chunk_size(p) }) {
+        // SAFETY: as above.
         alloc::count_c_slow::<false>(p as *mut u8, unsafe { glibc::chunk_size(p) });
     }
 }
@@ -145,7 +146,7 @@ pub unsafe extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void
 #[no_mangle]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
     let word = std::mem::size_of::<*mut c_void>();
-    if align % word != 0 || !(align / word).is_power_of_two() {
+    if !align.is_multiple_of(word) || !(align / word).is_power_of_two() {
         return libc::EINVAL;
     }
     // SAFETY: forwarded, with a valid alignment.

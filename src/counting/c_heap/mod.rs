@@ -208,11 +208,14 @@ mod tests {
             // checked, and freed once with its current layout.
             unsafe {
                 let p = a.alloc_zeroed(l);
-                assert!(!p.is_null() && p as usize % align == 0);
+                assert!(!p.is_null() && (p as usize).is_multiple_of(align));
                 assert!(std::slice::from_raw_parts(p, size).iter().all(|&b| b == 0));
                 p.write_bytes(7, size);
                 let q = a.realloc(p, l, size * 3);
-                assert!(!q.is_null() && q as usize % align == 0, "{size} {align}");
+                assert!(
+                    !q.is_null() && (q as usize).is_multiple_of(align),
+                    "{size} {align}"
+                );
                 assert!(std::slice::from_raw_parts(q, size).iter().all(|&b| b == 7));
                 a.dealloc(q, Layout::from_size_align(size * 3, align).unwrap());
             }

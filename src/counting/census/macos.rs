@@ -124,7 +124,7 @@ fn exiting(port: thread_act_t) -> bool {
     // THREAD_BASIC_INFO_COUNT integers.
     let basic: Option<libc::thread_basic_info> =
         unsafe { mach_thread_info(port, libc::THREAD_BASIC_INFO, libc::THREAD_BASIC_INFO_COUNT) };
-    basic.map_or(true, |b| b.run_state == libc::TH_STATE_HALTED)
+    basic.is_none_or(|b| b.run_state == libc::TH_STATE_HALTED)
 }
 
 /// The census's id of the thread behind `port` (the low 32 bits of its 64-bit thread id), or

@@ -144,15 +144,18 @@ unsafe fn raw_mmap(
         fd as c_long,
         off as c_long,
     ];
-    libc::syscall(
-        libc::SYS_mmap,
-        args[0],
-        args[1],
-        args[2],
-        args[3],
-        args[4],
-        args[5],
-    ) as *mut c_void
+    // SAFETY: the caller upholds `mmap`'s contract; the system call reads only its arguments.
+    unsafe {
+        libc::syscall(
+            libc::SYS_mmap,
+            args[0],
+            args[1],
+            args[2],
+            args[3],
+            args[4],
+            args[5],
+        ) as *mut c_void
+    }
 }
 
 /// Applies a net change of counted bytes (the lock is held).
@@ -216,7 +219,8 @@ unsafe fn map(
     if is_fixed(flags) {
         // It may replace counted memory: the lock is held across the call.
         return with_table(|t| {
-            let p = raw_mmap(addr, len, prot, flags, fd, off);
+            // SAFETY: this function's caller upholds `mmap`'s contract, as `raw_mmap` requires.
+            let p = unsafe { raw_mmap(addr, len, prot, flags, fd, off) };
             if p != libc::MAP_FAILED {
                 let (start, end) = span(p as usize, len);
                 let delta = if count {
@@ -229,7 +233,8 @@ unsafe fn map(
             p
         });
     }
-    let p = raw_mmap(addr, len, prot, flags, fd, off);
+    // SAFETY: as above.
+    let p = unsafe { raw_mmap(addr, len, prot, flags, fd, off) };
     if p != libc::MAP_FAILED && count {
         let (start, end) = span(p as usize, len);
         with_table(|t| add(t.map(start, end)));
@@ -250,7 +255,8 @@ pub unsafe extern "C" fn mmap(
     fd: c_int,
     off: off_t,
 ) -> *mut c_void {
-    map(addr, len, prot, flags, fd, off)
+    // SAFETY: the caller upholds `mmap`'s contract, which is `map`'s.
+    unsafe { map(addr, len, prot, flags, fd, off) }
 }
 
 /// Interposes glibc's `mmap64` (the same call on 64-bit targets).
@@ -266,7 +272,8 @@ pub unsafe extern "C" fn mmap64(
     fd: c_int,
     off: off_t,
 ) -> *mut c_void {
-    map(addr, len, prot, flags, fd, off)
+    // SAFETY: the caller upholds `mmap`'s contract, which is `map`'s.
+    unsafe { map(addr, len, prot, flags, fd, off) }
 }
 
 /// Interposes glibc's `munmap`: forwards to the kernel and takes what it unmapped off the count.
@@ -276,7 +283,9 @@ pub unsafe extern "C" fn mmap64(
 #[no_mangle]
 pub unsafe extern "C" fn munmap(addr: *mut c_void, len: size_t) -> c_int {
     with_table(|t| {
-        let rc = libc::syscall(libc::SYS_munmap, addr as c_long, len as c_long) as c_int;
+        // SAFETY: the caller upholds `munmap`'s contract; the system call reads only its
+        // arguments.
+        let rc = unsafe { libc::syscall(libc::SYS_munmap, addr as c_long, len as c_long) } as c_int;
         if rc == 0 {
             let (start, end) = span(addr as usize, len);
             add(-(t.unmap(start, end) as i64));
@@ -314,14 +323,18 @@ pub unsafe extern "C" fn mremap(
             flags as c_long,
             new_addr as c_long,
         ];
-        let p = libc::syscall(
-            libc::SYS_mremap,
-            args[0],
-            args[1],
-            args[2],
-            args[3],
-            args[4],
-        ) as *mut c_void;
+        // SAFETY: the caller upholds `mremap`'s contract; the system call reads only its
+        // arguments.
+        let p = unsafe {
+            libc::syscall(
+                libc::SYS_mremap,
+                args[0],
+                args[1],
+                args[2],
+                args[3],
+                args[4],
+            )
+        } as *mut c_void;
         if p != libc::MAP_FAILED {
             let moved = Moved {
                 old: span(old as usize, old_len),
@@ -371,10 +384,12 @@ impl Moved {
 /// As `sigaltstack(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn sigaltstack(ss: *const stack_t, old: *mut stack_t) -> c_int {
-    let rc = libc::syscall(libc::SYS_sigaltstack, ss as c_long, old as c_long) as c_int;
+    // SAFETY: the caller upholds `sigaltstack`'s contract; the system call reads `*ss` and writes
+    // `*old` only where they are non-null.
+    let rc = unsafe { libc::syscall(libc::SYS_sigaltstack, ss as c_long, old as c_long) } as c_int;
     if rc == 0 && !ss.is_null() {
         // SAFETY: the kernel has just read `*ss` without a fault, and the caller keeps it valid.
-        let s = core::ptr::read(ss);
+        let s = unsafe { core::ptr::read(ss) };
         if s.ss_flags & libc::SS_DISABLE == 0 && !s.ss_sp.is_null() {
             with_table(|t| add(-(attribute_to_thread(t, s.ss_sp as usize, s.ss_size) as i64)));
         }
