@@ -11,18 +11,9 @@ use std::sync::Mutex;
 
 use no_leak::{no_leak, Config, Dimension};
 
-/// What a fixed twin must measure: zero everywhere, and no waiting.
-fn assert_measures_zero(f: fn()) {
-    let r = Config::new().measure(f);
-    assert!(!r.is_leak(), "{r}");
-    assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
-    assert_eq!(r.net_threads(), Some(0), "{r}");
-    assert_eq!(r.net_fds(), Some(0), "{r}");
-    assert!(
-        r.settle_wait().is_zero(),
-        "a passing check never waits: {r}"
-    );
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::assert_measures_zero;
 
 /// A temporary file of this process's own, for the fd patterns.
 fn scratch_file() -> std::path::PathBuf {
@@ -72,7 +63,7 @@ mod heap {
     #[test]
     #[no_leak::isolated]
     fn registry_fixed_measures_zero() {
-        assert_measures_zero(register_newest);
+        assert_measures_zero("register_newest", register_newest);
     }
 
     /// Leaky: `Box::leak`, 16 bytes in 1 block per run, exactly.
@@ -165,7 +156,7 @@ mod threads {
     #[test]
     #[no_leak::isolated]
     fn joined_worker_measures_zero() {
-        assert_measures_zero(join_the_worker);
+        assert_measures_zero("join_the_worker", join_the_worker);
     }
 
     #[test]
@@ -230,7 +221,7 @@ mod fds {
     #[test]
     #[no_leak::isolated]
     fn closed_file_measures_zero() {
-        assert_measures_zero(read_and_close);
+        assert_measures_zero("read_and_close", read_and_close);
     }
 
     #[test]

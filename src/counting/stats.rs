@@ -45,9 +45,9 @@ pub struct Stats {
 /// [`track_peak`] on), live threads and open fds.
 ///
 /// Cheap (a sum over the allocator's per-thread slots and the OS's thread and descriptor counts:
-/// two `/proc` directory reads on Linux) and allocation-free. Heap numbers are exact when no other thread allocates while they are read;
-/// otherwise they are off by at most what other threads allocate or free during those few
-/// microseconds.
+/// two `/proc` directory reads on Linux) and allocation-free. Heap numbers are exact when no other
+/// thread allocates while they are read; otherwise they are off by at most what other threads
+/// allocate or free during those few microseconds.
 ///
 /// ```
 /// let s = no_leak::stats();

@@ -407,6 +407,9 @@ fn is_spawn(function: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::counting::capture::{Capture, Who};
+
     #[test]
     fn a_source_path_is_shown_relative_to_the_project_with_slashes() {
         let roots = ["/work/x/".to_string(), "C:/p/".to_string()];
@@ -419,9 +422,6 @@ mod tests {
             assert_eq!(relative_to(r"C:\p\src\lib.rs", &roots), "src/lib.rs");
         }
     }
-
-    use super::*;
-    use crate::counting::capture::{Capture, Who};
 
     #[inline(never)]
     fn leak_here() -> usize {

@@ -297,12 +297,7 @@ fn write_new_fds(f: Out, r: &Report) -> fmt::Result {
     if r.new_fds.is_empty() {
         return Ok(());
     }
-    // Windows counts handles in the `fds` dimension: the report calls them what they are.
-    let (one, many) = if cfg!(windows) {
-        ("handle", "handles")
-    } else {
-        ("fd", "fds")
-    };
+    let (one, many) = crate::counting::census::FD_WORDS;
     writeln!(f, "  new {many}:")?;
     let groups = group(
         &r.new_fds,

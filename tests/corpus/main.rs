@@ -95,7 +95,7 @@ macro_rules! corpus {
             #[test]
             #[no_leak::isolated]
             fn measures_zero() {
-                $crate::numbers::assert_measures_zero(stringify!($f), super::$f);
+                $crate::common::assert_measures_zero(stringify!($f), super::$f);
             }
         }
     };
@@ -110,6 +110,8 @@ macro_rules! corpus {
     };
 }
 
+#[path = "../common/mod.rs"]
+mod common;
 mod cycles;
 mod growth;
 mod guards;

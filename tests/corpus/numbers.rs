@@ -8,20 +8,6 @@ use crate::rust_own::{box_leak::box_leak, socket_in_static::park_socket_in_stati
 use crate::threads::joined_thread::leak_on_joined_thread;
 use crate::threads::thread_never_exits::spawn_forever_thread;
 
-/// What every `fixed` entry of the corpus must measure: nothing, in every dimension, without
-/// waiting (a passing check never waits).
-pub fn assert_measures_zero(name: &str, f: fn()) {
-    let r = Config::new().name(name).measure(f);
-    assert!(!r.is_leak(), "{r}");
-    assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
-    assert_eq!(r.net_threads(), Some(0), "{r}");
-    assert_eq!(r.net_fds(), Some(0), "{r}");
-    assert!(
-        r.settle_wait().is_zero(),
-        "a passing check never waits: {r}"
-    );
-}
-
 #[test]
 #[no_leak::isolated]
 fn box_leak_is_16_bytes_and_1_block_every_run() {

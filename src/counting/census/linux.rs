@@ -224,17 +224,7 @@ mod tests {
 
     #[test]
     fn a_blocked_thread_is_sleeping() {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let h = std::thread::Builder::new()
-            .name("census-probe".into())
-            .spawn(move || {
-                let tid = current_thread_id();
-                ready_tx.send(tid).unwrap();
-                rx.recv().ok();
-            })
-            .unwrap();
-        let tid = ready_rx.recv().unwrap();
+        let (tid, tx, h) = super::super::parked_thread("census-probe");
         assert!(thread_ids().unwrap().contains(&tid));
         let info = thread_info(tid);
         assert_eq!(info.name, "census-probe");

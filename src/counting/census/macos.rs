@@ -412,16 +412,7 @@ mod tests {
 
     #[test]
     fn a_blocked_thread_is_waiting_and_exited_after_join() {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let h = std::thread::Builder::new()
-            .name("census-waiter".into())
-            .spawn(move || {
-                ready_tx.send(current_thread_id()).unwrap();
-                rx.recv().ok();
-            })
-            .unwrap();
-        let tid = ready_rx.recv().unwrap();
+        let (tid, tx, h) = super::super::parked_thread("census-waiter");
         assert!(
             eventually(|| thread_info(tid).state == "waiting"),
             "{:?}",

@@ -55,6 +55,14 @@ pub struct FdInfo {
     pub target: String,
 }
 
+/// What reports call one and several of the `fds` dimension's objects on this OS: Windows counts
+/// handles there.
+pub(crate) const FD_WORDS: (&str, &str) = if cfg!(windows) {
+    ("handle", "handles")
+} else {
+    ("fd", "fds")
+};
+
 /// Whether this OS's census counts threads and descriptors at all.
 pub(crate) const COUNTED_HERE: bool = cfg!(any(target_os = "linux", target_os = "macos", windows));
 
@@ -112,25 +120,32 @@ pub(crate) fn exiting_thread_count() -> usize {
     os::exiting_thread_count()
 }
 
+/// For the tests of every OS's census: a named thread blocked on a channel until the returned
+/// sender is dropped, and its id.
+#[cfg(all(test, any(target_os = "linux", target_os = "macos", windows)))]
+fn parked_thread(
+    name: &str,
+) -> (
+    u32,
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let (id_tx, id_rx) = std::sync::mpsc::channel();
+    let h = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            id_tx.send(current_thread_id()).unwrap();
+            stop_rx.recv().ok();
+        })
+        .unwrap();
+    (id_rx.recv().unwrap(), stop_tx, h)
+}
+
 #[cfg(all(test, any(target_os = "linux", target_os = "macos", windows)))]
 mod tests {
     //! The contract every OS's census keeps, run wherever the census counts.
     use super::*;
-    use std::sync::mpsc;
-
-    /// A named thread that waits until told to stop, and its id.
-    fn parked_thread(name: &str) -> (u32, mpsc::Sender<()>, std::thread::JoinHandle<()>) {
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let (id_tx, id_rx) = mpsc::channel();
-        let h = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                id_tx.send(current_thread_id()).unwrap();
-                stop_rx.recv().ok();
-            })
-            .unwrap();
-        (id_rx.recv().unwrap(), stop_tx, h)
-    }
 
     #[test]
     fn a_live_thread_is_listed_by_id_and_name_and_gone_after_join() {

@@ -65,6 +65,14 @@ impl OpenedThread {
         let h = unsafe { OpenThread(THREAD_QUERY_LIMITED_INFORMATION, 0, tid) };
         (!h.is_null()).then_some(OpenedThread(h))
     }
+
+    /// Whether the thread has ended: its exit code is set.
+    fn ended(&self) -> bool {
+        let mut code = 0u32;
+        // SAFETY: `self.0` is an open thread handle; `code` is a plain out-parameter.
+        let ok = unsafe { GetExitCodeThread(self.0, &mut code) } != 0;
+        !ok || code != STILL_ACTIVE as u32
+    }
 }
 
 impl Drop for OpenedThread {
@@ -74,15 +82,9 @@ impl Drop for OpenedThread {
     }
 }
 
-/// Whether thread `tid` has ended (or can no longer be opened): its exit code is set.
+/// Whether thread `tid` has ended, or can no longer be opened.
 fn thread_ended(tid: u32) -> bool {
-    let Some(thread) = OpenedThread::open(tid) else {
-        return true;
-    };
-    let mut code = 0u32;
-    // SAFETY: `thread.0` is an open thread handle; `code` is a plain out-parameter.
-    let ok = unsafe { GetExitCodeThread(thread.0, &mut code) } != 0;
-    !ok || code != STILL_ACTIVE as u32
+    OpenedThread::open(tid).is_none_or(|t| t.ended())
 }
 
 pub(super) fn thread_ids() -> Option<BTreeSet<u32>> {
@@ -95,7 +97,7 @@ pub(super) fn thread_ids() -> Option<BTreeSet<u32>> {
 
 pub(super) fn thread_info(tid: u32) -> ThreadInfo {
     let name = match OpenedThread::open(tid) {
-        Some(thread) if !thread_ended(tid) => description(&thread).unwrap_or_default(),
+        Some(thread) if !thread.ended() => description(&thread).unwrap_or_default(),
         _ => "?".into(),
     };
     ThreadInfo {

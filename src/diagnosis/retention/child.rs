@@ -54,19 +54,19 @@ pub(crate) fn attach(sites: &mut [Site], runs: u32) {
     if sites.is_empty() || (TEST.with(|t| t.borrow().is_none()) && !in_retention_run) {
         return;
     }
-    let found = match TEST.with(|t| t.borrow().clone()) {
-        _ if memory::unsupported_here().is_some() => {
-            Err(memory::unsupported_here().unwrap_or_default().to_string())
+    let found = if let Some(why) = memory::unsupported_here() {
+        Err(why.to_string())
+    } else if in_retention_run {
+        Err("a check inside a retention run is not classified".to_string())
+    } else {
+        match TEST.with(|t| t.borrow().clone()) {
+            None => Err(
+                "only #[no_leak] tests are classified (a closure check cannot be re-run \
+                         alone in a child process)"
+                    .to_string(),
+            ),
+            Some(name) => run_in_child(&name, runs),
         }
-        _ if std::env::var_os(VAR).is_some() => {
-            Err("a check inside a retention run is not classified".to_string())
-        }
-        None => Err(
-            "only #[no_leak] tests are classified (a closure check cannot be re-run \
-                     alone in a child process)"
-                .to_string(),
-        ),
-        Some(name) => run_in_child(&name, runs),
     };
     for site in sites.iter_mut() {
         site.held_by = Some(match &found {

@@ -15,8 +15,6 @@ pub(crate) struct Copy {
 
 const WORD: usize = std::mem::size_of::<usize>();
 
-/// Whether this system lets a process read its own memory with `process_vm_readv` (a seccomp
-/// filter can forbid it).
 /// Why this build can never scan memory, or `None` where it can (Linux). Checked before a
 /// retention run is started, so no OS pays for a run whose scan could not work.
 pub(crate) fn unsupported_here() -> Option<&'static str> {
@@ -31,6 +29,8 @@ pub(crate) fn unsupported_here() -> Option<&'static str> {
     }
 }
 
+/// Whether this system lets a process read its own memory with `process_vm_readv` (a seccomp
+/// filter can forbid it).
 pub(crate) fn available() -> bool {
     let probe: usize = 0x5eed;
     let mut out = [0usize; 1];
