@@ -4,7 +4,7 @@
 //!
 //! As in `tests/corpus.rs`, each leaky test goes through the real `#[no_leak]` attribute, here
 //! stacked with `#[tokio::test]` (isolation, a fresh runtime per run, settling, report) and
-//! asserts the report's first line with `#[should_panic(expected = "leaked: <dimensions>")]`; each
+//! asserts the report's first line with `#[should_panic(expected = "leaked <dimensions>: ")]`; each
 //! fixed twin is a plain `#[no_leak] #[tokio::test]`. The `numbers` module checks exact figures
 //! through `Config::measure_async` in isolated tests, and `stacking` the attribute orders and
 //! flavors.
@@ -24,7 +24,7 @@ mod task_never_ends {
 
     #[no_leak]
     #[tokio::test]
-    #[should_panic(expected = "leaked: heap, tasks\n")]
+    #[should_panic(expected = "leaked heap, tasks: ")]
     async fn leaky() {
         spawn_forever_task(service());
     }
@@ -48,7 +48,7 @@ mod task_blocked_on_full_channel {
     // The parked receivers' Vec grows too, so the heap is over its bound as well.
     #[no_leak]
     #[tokio::test]
-    #[should_panic(expected = "leaked: heap, tasks\n")]
+    #[should_panic(expected = "leaked heap, tasks: ")]
     async fn leaky() {
         blocked_task_sender(service());
     }
@@ -65,7 +65,7 @@ mod detached_task_holds_arc_cycle {
 
     #[no_leak]
     #[tokio::test]
-    #[should_panic(expected = "leaked: heap, tasks\n")]
+    #[should_panic(expected = "leaked heap, tasks: ")]
     async fn leaky() {
         let conn = connect_leaky(service());
         drop(conn);
@@ -85,7 +85,7 @@ mod spawn_blocking_never_returns {
     // Blocking tasks are not counted by `num_alive_tasks`: the stuck work shows as a thread.
     #[no_leak]
     #[tokio::test]
-    #[should_panic(expected = "leaked: heap, threads\n")]
+    #[should_panic(expected = "leaked heap, threads: ")]
     async fn leaky() {
         spawn_blocking_forever(service());
     }
@@ -124,7 +124,7 @@ mod tasks_on_the_test_runtime {
     // Tasks on a runtime nobody watches are not counted, but what they hold is.
     #[no_leak]
     #[tokio::test]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     async fn unwatched_runtime_shows_in_heap() {
         spawn_forever_task(unwatched());
     }
@@ -170,7 +170,7 @@ mod stacking {
 
     #[tokio::test(flavor = "multi_thread")]
     #[no_leak]
-    #[should_panic(expected = "leaked: heap, tasks\n")]
+    #[should_panic(expected = "leaked heap, tasks: ")]
     async fn multi_thread_after_catches_a_leak() {
         spawn_forever_task(service());
     }
@@ -183,7 +183,7 @@ mod stacking {
 
     #[no_leak(max_tasks = 4, max_bytes = 100000, max_blocks = 100, settle_ms = 50)]
     #[tokio::test]
-    #[should_panic(expected = "leaked: tasks\n")]
+    #[should_panic(expected = "leaked tasks: ")]
     async fn max_tasks_is_a_bound() {
         spawn_forever_task(service());
     }
@@ -440,7 +440,7 @@ mod numbers {
         .expect_err("a leak panics");
         let msg = err.downcast_ref::<String>().expect("a formatted message");
         assert!(
-            msg.starts_with("no_leak: `async leak` leaked: heap, tasks\n"),
+            msg.starts_with("no_leak: `async leak` leaked heap, tasks: "),
             "{msg}"
         );
         Config::new().check_async(|| async { tokio::task::yield_now().await });

@@ -75,7 +75,7 @@ mod subjects {
     /// Leaks, and says so with `should_panic`: libtest passes it.
     #[test]
     #[no_leak]
-    #[should_panic(expected = "leaked: heap")]
+    #[should_panic(expected = "leaked heap")]
     fn leak_expected() {
         std::mem::forget(Box::new(1u8));
     }

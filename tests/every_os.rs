@@ -44,7 +44,7 @@ mod heap {
 
     #[test]
     #[no_leak]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     fn registry_leaks() {
         register_forever();
     }
@@ -94,7 +94,7 @@ mod heap {
 
     #[test]
     #[no_leak]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     fn rc_cycle_leaks() {
         rc_cycle();
     }
@@ -134,7 +134,7 @@ mod threads {
 
     #[test]
     #[no_leak]
-    #[should_panic(expected = "leaked: heap, threads\n")]
+    #[should_panic(expected = "leaked heap, threads: ")]
     fn parked_thread_leaks() {
         park_a_thread();
     }
@@ -192,7 +192,7 @@ mod fds {
 
     #[test]
     #[no_leak]
-    #[should_panic(expected = "leaked: fds\n")]
+    #[should_panic(expected = "leaked fds: ")]
     fn forgotten_file_leaks() {
         forget_a_file();
     }
@@ -226,7 +226,7 @@ mod fds {
 
     #[test]
     #[no_leak]
-    #[should_panic(expected = "leaked: fds\n")]
+    #[should_panic(expected = "leaked fds: ")]
     fn forgotten_socket_leaks() {
         forget_a_socket();
     }
@@ -242,7 +242,7 @@ mod fds {
 #[no_leak]
 mod whole_module {
     #[test]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     fn leaky() {
         std::mem::forget(vec![0u8; 32]);
     }
@@ -273,7 +273,7 @@ mod closure_api {
     }
 
     #[test]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     fn check_panics_with_the_report() {
         no_leak::check(heap::box_leak);
     }

@@ -37,7 +37,7 @@ mod leaky_and_clean {
     }
 
     #[test]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     fn leaky() {
         std::mem::forget(helper_stays_a_helper());
     }
@@ -64,7 +64,7 @@ mod leaky_and_clean {
     }
 
     #[tokio::test]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     async fn leaky_async() {
         std::mem::forget(vec![0u8; 8]);
     }
@@ -77,14 +77,14 @@ mod leaky_and_clean {
     #[rstest]
     #[case(8)]
     #[case(16)]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     fn leaky_cases(#[case] n: usize) {
         std::mem::forget(vec![0u8; n]);
     }
 
     mod nested {
         #[test]
-        #[should_panic(expected = "leaked: heap\n")]
+        #[should_panic(expected = "leaked heap: ")]
         fn leaky_in_a_nested_module() {
             std::mem::forget(vec![0u8; 8]);
         }
@@ -109,7 +109,7 @@ mod arguments_merge_per_key {
 
     #[test]
     #[no_leak(max_bytes = 40, max_blocks = 5)]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     fn the_modules_runs_stay() {
         leak_one_word();
     }
@@ -121,7 +121,7 @@ mod arguments_merge_per_key {
     }
 
     #[test]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     fn without_its_own_the_modules_arguments_apply() {
         leak_one_word();
     }
@@ -137,7 +137,7 @@ mod arguments_merge_per_key {
 
         #[test]
         #[no_leak(max_bytes = 40, max_blocks = 5)]
-        #[should_panic(expected = "leaked: heap\n")]
+        #[should_panic(expected = "leaked heap: ")]
         fn the_innermost_keys_win() {
             leak_one_word();
         }
@@ -155,7 +155,7 @@ fn an_ignored_test_stays_ignored_and_is_checked() {
     );
     let (ok, out) = run_self(&[name, "--exact", "--include-ignored", "--test-threads=1"]);
     assert!(!ok, "the ignored leaky test passed:\n{out}");
-    assert!(out.contains("leaked: heap\n"), "{out}");
+    assert!(out.contains("leaked heap: "), "{out}");
 }
 
 #[test]

@@ -9,7 +9,7 @@ fn clean() {
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap")]
+#[should_panic(expected = "leaked heap")]
 fn leaky() {
     Box::leak(Box::new(1u8));
 }

@@ -15,6 +15,8 @@ pub(crate) const SHARED_PROCESS: &str = "other tests share this process; isolate
 
 /// The name of the variable that switches every check off.
 pub(crate) const OFF_VAR: &str = "NO_LEAK";
+/// How many allocation sites a report lists: a number, or `all` (default: three).
+pub(crate) const SITES_VAR: &str = "NO_LEAK_SITES";
 
 pub(crate) fn is_off() -> bool {
     static OFF: OnceLock<bool> = OnceLock::new();

@@ -96,5 +96,5 @@ fn report_text<'a>(info: &'a PanicHookInfo<'_>) -> Option<&'a str> {
         .downcast_ref::<String>()
         .map(String::as_str)
         .or_else(|| p.downcast_ref::<&str>().copied())?;
-    (text.starts_with("no_leak: `") && text.contains("` leaked: ")).then_some(text)
+    (text.starts_with("no_leak: `") && text.contains("` leaked ")).then_some(text)
 }

@@ -52,7 +52,7 @@ pub mod rc_cycle {
     }
 
     corpus! {
-        leaks rc_cycle => "leaked: heap\n",
+        leaks rc_cycle => "leaked heap: ",
             held "in a cycle of blocks allocated at tests/corpus/cycles.rs:18, tests/corpus/cycles.rs:24, tests/corpus/cycles.rs:30\n";
         fixed weak_parent;
     }
@@ -99,7 +99,7 @@ pub mod arc_cycle {
     }
 
     corpus! {
-        leaks arc_cycle => "leaked: heap\n",
+        leaks arc_cycle => "leaked heap: ",
             held "in a cycle of blocks allocated at tests/corpus/cycles.rs:70, tests/corpus/cycles.rs:74\n";
         fixed arc_weak_back_edge;
     }
@@ -138,7 +138,7 @@ pub mod closure_captures_owner {
     }
 
     corpus! {
-        leaks closure_captures_owner => "leaked: heap\n",
+        leaks closure_captures_owner => "leaked heap: ",
             held "in a cycle of blocks allocated at tests/corpus/cycles.rs:120, tests/corpus/cycles.rs:126\n";
         fixed closure_captures_weak;
     }

@@ -101,7 +101,7 @@ pub mod global_cache {
     }
 
     corpus! {
-        leaks unbounded_cache_insert => "leaked: heap\n",
+        leaks unbounded_cache_insert => "leaked heap: ",
             held "held by static corpus::growth::global_cache::UNBOUNDED";
         fixed bounded_cache_insert;
         fixed ttl_cache_insert;
@@ -205,7 +205,7 @@ pub mod subscribers {
     }
 
     corpus! {
-        leaks handle_request_leaky => "leaked: heap\n",
+        leaks handle_request_leaky => "leaked heap: ",
             held "held by static corpus::growth::subscribers::LEAKY_BUS";
         fixed handle_request_fixed;
     }
@@ -239,7 +239,7 @@ pub mod thread_locals {
     }
 
     corpus! {
-        leaks thread_local_accumulates => "leaked: heap\n",
+        leaks thread_local_accumulates => "leaked heap: ",
             held "held by thread \"growth::thread_locals::thread_local_accumulates::held_by\"";
         fixed thread_local_bounded;
     }

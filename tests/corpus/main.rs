@@ -13,18 +13,18 @@
 //!     pub fn weak_parent() { ... }
 //!
 //!     corpus! {
-//!         leaks rc_cycle => "leaked: heap\n", held "in a cycle of blocks allocated at";
+//!         leaks rc_cycle => "leaked heap: ", held "in a cycle of blocks allocated at";
 //!         fixed weak_parent;
 //!     }
 //! }
 //! ```
 //!
 //! That is the one edit a new pattern needs. The table generates, for each entry:
-//! - `leaks f => "leaked: <dims>\n"`: `f::leaks`, a `#[no_leak]` test that passes exactly when
+//! - `leaks f => "leaked <dims>: "`: `f::leaks`, a `#[no_leak]` test that passes exactly when
 //!   the report's first line names those dimensions and no others, and `f::first_site_is_marked`,
 //!   which checks that the report's first allocation site is a `// leak-site` line of the
 //!   pattern's module. A pattern module has one leaky entry, so its marks are its own.
-//!   A leak in `heap` also names who holds it: `leaks f => "leaked: heap\n", held "in a cycle";`
+//!   A leak in `heap` also names who holds it: `leaks f => "leaked heap: ", held "in a cycle";`
 //!   adds `f::held_by`, a `#[no_leak]` test that passes exactly when the report contains that
 //!   retention line (`held by static <path>`, `in a cycle`, `held by thread "<name>"`,
 //!   `unreachable`). An entry that leaks heap without `held` does not compile.
@@ -50,7 +50,7 @@
 // The patterns are library-like code: some fields and methods are there for the picture only.
 #![allow(dead_code)]
 
-/// The tests of a pattern module; see the crate docs. Each entry is `leaks f => "leaked: ...\n";`,
+/// The tests of a pattern module; see the crate docs. Each entry is `leaks f => "leaked <dims>: ";`,
 /// `fixed f;` or `guard f;`, where `f` is a `fn()` of the module.
 macro_rules! corpus {
     ($($kind:ident $f:ident $(=> $expected:literal $(, held $held:literal)?)?;)+) => {
@@ -121,26 +121,26 @@ mod rust_own;
 mod sites;
 mod threads;
 
-/// A `leaks` entry's expectation is a whole title: `leaked: ` and the dimensions, then the end of
-/// the line, so that a leak in one more dimension fails the test.
+/// A `leaks` entry's expectation is the title's list of dimensions: `leaked `, the dimensions,
+/// then `: ` (where the growth follows), so that a leak in one more dimension fails the test.
 ///
 /// A title with `heap` needs a `held` line, and one without must not have one.
 pub const fn assert_title(expected: &str, held: Option<&str>) {
     assert!(
         mentions_heap(expected) == held.is_some(),
-        "a heap leak, and only a heap leak, names its holder: `leaks f => \"leaked: heap\\n\", held \"...\";`"
+        "a heap leak, and only a heap leak, names its holder: `leaks f => \"leaked heap: \", held \"...\";`"
     );
-    let (b, prefix) = (expected.as_bytes(), b"leaked: ");
-    assert!(b.len() > prefix.len() + 1, "write \"leaked: <dims>\\n\"");
+    let (b, prefix) = (expected.as_bytes(), b"leaked ");
+    assert!(b.len() > prefix.len() + 2, "write \"leaked <dims>: \"");
     let mut i = 0;
     while i < prefix.len() {
-        assert!(
-            b[i] == prefix[i],
-            "the expectation starts with \"leaked: \""
-        );
+        assert!(b[i] == prefix[i], "the expectation starts with \"leaked \"");
         i += 1;
     }
-    assert!(b[b.len() - 1] == b'\n', "the expectation ends with \\n");
+    assert!(
+        b[b.len() - 2] == b':' && b[b.len() - 1] == b' ',
+        "the expectation ends with \": \""
+    );
 }
 
 const fn mentions_heap(title: &str) -> bool {

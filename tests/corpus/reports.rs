@@ -63,6 +63,10 @@ const LIVE_TRENDS: &[(&str, &str)] = &[
 /// sizes of the sites that spawn.
 const RUNTIME_SIZES: &[(&str, &str)] = &[
     (
+        r"(leaked [a-z, ]+: )[+-]?\d+ B, [+-]?\d+ blocks",
+        "$1[N] B, [N] blocks",
+    ),
+    (
         r"(?m)^(  heap:      )[+-]?\d+ B, [+-]?\d+ blocks",
         "$1[N] B, [N] blocks",
     ),
@@ -124,6 +128,7 @@ fn panic_text(name: &str, mode: Mode) -> String {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env("RUST_BACKTRACE", "0")
+        .env("NO_LEAK_SITES", "all")
         .env("NO_LEAK_PLOT_DIR", &plots)
         .env_remove("NO_LEAK")
         .env_remove("NO_LEAK_REPORT");
@@ -275,7 +280,7 @@ mod subjects {
 
     #[test]
     #[no_leak(settle_ms = 300)]
-    #[should_panic(expected = "leaked: heap, threads, fds\n")]
+    #[should_panic(expected = "leaked heap, threads, fds: ")]
     fn leaks_heap_threads_and_fds() {
         Box::leak(vec![0u8; 24].into_boxed_slice());
         std::thread::Builder::new()
@@ -290,7 +295,7 @@ mod subjects {
 
     #[test]
     #[no_leak(max_peak_bytes = 4096)]
-    #[should_panic(expected = "leaked: peak\n")]
+    #[should_panic(expected = "leaked peak: ")]
     fn transient_64_mib_over_a_4_kib_peak_bound() {
         crate::guards::large_transient_allocation();
     }
@@ -312,14 +317,14 @@ mod subjects {
 
     #[test]
     #[no_leak(settle_ms = 300)]
-    #[should_panic(expected = "leaked: heap, tasks\n")]
+    #[should_panic(expected = "leaked heap, tasks: ")]
     fn task_that_never_ends() {
         service().spawn(std::future::pending::<()>());
     }
 
     #[test]
     #[no_leak(soak = 2000)]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     fn soak_one_box_every_100_iterations() {
         static CALLS: AtomicU64 = AtomicU64::new(0);
         if CALLS.fetch_add(1, Ordering::Relaxed).is_multiple_of(100) {
@@ -328,7 +333,7 @@ mod subjects {
     }
 
     #[test]
-    #[should_panic(expected = "leaked: heap\n")]
+    #[should_panic(expected = "leaked heap: ")]
     fn check_on_a_shared_test_thread() {
         no_leak::Config::new().check(crate::rust_own::mem_forget::forget_vec);
     }

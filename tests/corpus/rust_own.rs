@@ -16,7 +16,7 @@ pub mod box_leak {
     }
 
     corpus! {
-        leaks box_leak => "leaked: heap\n",
+        leaks box_leak => "leaked heap: ",
             held "unreachable: nothing points at it";
         fixed box_leak_reclaimed;
     }
@@ -36,7 +36,7 @@ pub mod mem_forget {
     }
 
     corpus! {
-        leaks forget_vec => "leaked: heap\n",
+        leaks forget_vec => "leaked heap: ",
             held "unreachable: nothing points at it";
         fixed manually_drop_released;
     }
@@ -67,7 +67,7 @@ pub mod file_in_static {
     }
 
     corpus! {
-        leaks park_file_in_static => "leaked: heap, fds\n",
+        leaks park_file_in_static => "leaked heap, fds: ",
             held "held by static corpus::rust_own::file_in_static::OPEN_FILES";
         fixed file_closed;
     }
@@ -93,7 +93,7 @@ pub mod socket_in_static {
     }
 
     corpus! {
-        leaks park_socket_in_static => "leaked: heap, fds\n",
+        leaks park_socket_in_static => "leaked heap, fds: ",
             held "held by static corpus::rust_own::socket_in_static::LISTENERS";
         fixed socket_closed;
     }

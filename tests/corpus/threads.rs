@@ -40,7 +40,7 @@ pub mod thread_never_exits {
     // is reached from its stack and, through stale words, from the spawning thread's (seen under
     // load: `held by thread "threads::thread"`, the test's own).
     corpus! {
-        leaks spawn_forever_thread => "leaked: heap, threads\n",
+        leaks spawn_forever_thread => "leaked heap, threads: ",
             held "held by thread \"";
         fixed spawn_cancellable_thread;
     }
@@ -92,7 +92,7 @@ pub mod thread_blocked_on_channel {
     }
 
     corpus! {
-        leaks blocked_sender => "leaked: heap, threads\n",
+        leaks blocked_sender => "leaked heap, threads: ",
             held "held by static corpus::threads::thread_blocked_on_channel::PARKED_RECEIVERS";
         fixed buffered_sender;
         fixed closed_channel_sender;
@@ -221,7 +221,7 @@ pub mod ttl_cleanup_thread {
 
     // A thread holds it (which one is named is not pinned, as for `thread_never_exits`).
     corpus! {
-        leaks leaky_cache_dropped => "leaked: heap, threads\n",
+        leaks leaky_cache_dropped => "leaked heap, threads: ",
             held "held by thread \"";
         fixed cache_stopped_on_drop;
     }
@@ -283,7 +283,7 @@ pub mod workers_stop_signal {
     }
 
     corpus! {
-        leaks start_worker_leaky => "leaked: heap, threads\n",
+        leaks start_worker_leaky => "leaked heap, threads: ",
             held "held by static corpus::threads::workers_stop_signal::SERVICE_WORKERS";
         fixed start_worker_fixed;
     }
@@ -308,7 +308,7 @@ pub mod joined_thread {
     }
 
     corpus! {
-        leaks leak_on_joined_thread => "leaked: heap\n",
+        leaks leak_on_joined_thread => "leaked heap: ",
             held "unreachable: nothing points at it";
         fixed work_on_joined_thread;
     }

@@ -105,7 +105,7 @@ mod strdup {
     }
 
     corpus! {
-        leaks leaky => "leaked: heap\n";
+        leaks leaky => "leaked heap: ";
         fixed fixed;
     }
 }
@@ -132,7 +132,7 @@ mod regcomp {
     }
 
     corpus! {
-        leaks leaky => "leaked: heap\n";
+        leaks leaky => "leaked heap: ";
         fixed fixed;
     }
 }
@@ -158,7 +158,7 @@ mod getaddrinfo {
     }
 
     corpus! {
-        leaks leaky => "leaked: heap\n";
+        leaks leaky => "leaked heap: ";
         fixed fixed;
     }
 }
@@ -182,7 +182,7 @@ mod fopen {
     }
 
     corpus! {
-        leaks leaky => "leaked: heap, fds\n";
+        leaks leaky => "leaked heap, fds: ";
         fixed fixed;
     }
 }
@@ -254,7 +254,7 @@ mod zlib {
     }
 
     corpus! {
-        leaks leaky => "leaked: heap\n";
+        leaks leaky => "leaked heap: ";
         fixed fixed;
     }
 }
@@ -281,7 +281,7 @@ mod setenv {
     }
 
     corpus! {
-        leaks leaky => "leaked: heap\n";
+        leaks leaky => "leaked heap: ";
         fixed fixed;
     }
 

@@ -137,7 +137,7 @@ fn run_c_thread(start: extern "C" fn(*mut libc::c_void) -> *mut libc::c_void) {
 
 #[test]
 #[no_leak::no_leak]
-#[should_panic(expected = "leaked: heap\n")]
+#[should_panic(expected = "leaked heap: ")]
 fn c_created_thread_leaks() {
     run_c_thread(c_thread_leaky);
 }

@@ -58,7 +58,7 @@ fn assert_mapped_leak(name: &str, body: fn(), per_run: usize) {
     assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
     let text = r.to_string();
     assert!(
-        text.contains(&format!("no_leak: `{name}` leaked: mapped\n")),
+        text.contains(&format!("no_leak: `{name}` leaked mapped: ")),
         "{text}"
     );
     assert!(text.contains("  mapped:    "), "{text}");
@@ -123,7 +123,7 @@ mod memmap2_anon {
     }
 
     corpus! {
-        leaks forgotten => "leaked: mapped\n", MIB;
+        leaks forgotten => "leaked mapped: ", MIB;
         fixed dropped;
     }
 }
@@ -141,7 +141,7 @@ mod libc_mmap {
     }
 
     corpus! {
-        leaks forgotten => "leaked: mapped\n", 64 << 10;
+        leaks forgotten => "leaked mapped: ", 64 << 10;
         fixed unmapped;
     }
 }
@@ -165,7 +165,7 @@ mod partial_unmap {
     }
 
     corpus! {
-        leaks leaves_half => "leaked: mapped\n", MIB / 2;
+        leaks leaves_half => "leaked mapped: ", MIB / 2;
         fixed both_halves;
     }
 }
@@ -191,7 +191,7 @@ mod mremap_grown {
     }
 
     corpus! {
-        leaks unmapped_with_the_old_size => "leaked: mapped\n", MIB - (64 << 10);
+        leaks unmapped_with_the_old_size => "leaked mapped: ", MIB - (64 << 10);
         fixed unmapped_with_the_new_size;
     }
 }
@@ -412,7 +412,7 @@ mod scopes {
     /// A soak catches maps forgotten every few iterations, in `mapped`.
     #[test]
     #[no_leak::no_leak(soak = 2000)]
-    #[should_panic(expected = "leaked: mapped\n")]
+    #[should_panic(expected = "leaked mapped: ")]
     fn a_soak_catches_a_map_forgotten_every_10_iterations() {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         if N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)

@@ -91,7 +91,7 @@ static NEVER_EVICTS: LazyLock<Mutex<FifoCache>> =
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap\n")]
+#[should_panic(expected = "leaked heap: ")]
 fn leak_lru_that_never_evicts() {
     let mut cache = NEVER_EVICTS.lock().unwrap();
     for _ in 0..100 {
@@ -119,7 +119,7 @@ static SESSIONS: LazyLock<DashMap<u64, String>> = LazyLock::new(DashMap::new);
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap\n")]
+#[should_panic(expected = "leaked heap: ")]
 fn leak_dashmap_entries_never_removed() {
     for _ in 0..100 {
         let id = next_key();

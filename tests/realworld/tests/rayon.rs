@@ -58,7 +58,7 @@ static RESULTS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap\n")]
+#[should_panic(expected = "leaked heap: ")]
 fn leak_results_in_static_mutex() {
     (0..256u64).into_par_iter().for_each(|x| {
         RESULTS.lock().unwrap().push(x * x);
@@ -67,7 +67,7 @@ fn leak_results_in_static_mutex() {
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap, threads\n")]
+#[should_panic(expected = "leaked heap, threads: ")]
 fn leak_pool_forgotten_per_call() {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
@@ -132,7 +132,7 @@ static NEVER: LazyLock<Mutex<Vec<std::sync::mpsc::Sender<()>>>> =
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap\n")]
+#[should_panic(expected = "leaked heap: ")]
 fn leak_rayon_spawn_never_finishes() {
     let (keep, wait) = std::sync::mpsc::channel::<()>();
     NEVER.lock().unwrap().push(keep); // the job's wake-up is kept "for later" and never sent

@@ -79,7 +79,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap\n")]
+#[should_panic(expected = "leaked heap: ")]
 fn leak_regex_cache_keyed_by_counter() {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let pattern = format!(r"request id={id}\b");

@@ -70,7 +70,7 @@ static KEEP_SENDERS: Mutex<Vec<crossbeam_channel::Sender<Vec<u8>>>> = Mutex::new
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap, threads\n")]
+#[should_panic(expected = "leaked heap, threads: ")]
 fn leak_crossbeam_worker_never_stopped() {
     let (jobs, queue) = crossbeam_channel::unbounded::<Vec<u8>>();
     std::thread::Builder::new()

@@ -142,7 +142,7 @@ async fn clean_echo_round_trip_on_service_runtime() {
 
 #[no_leak]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[should_panic(expected = "leaked: heap, tasks\n")]
+#[should_panic(expected = "leaked heap, tasks: ")]
 async fn leak_service_task_loops_forever() {
     let state = vec![0u8; 256];
     service().spawn(async move {
@@ -157,7 +157,7 @@ static REGISTRY: Mutex<Vec<(String, std::net::TcpListener)>> = Mutex::new(Vec::n
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap, fds\n")]
+#[should_panic(expected = "leaked heap, fds: ")]
 fn leak_socket_parked_in_static() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let name = format!("listener-{}", listener.local_addr().unwrap().port());

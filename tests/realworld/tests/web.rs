@@ -126,7 +126,7 @@ fn clean_axum_on_own_thread_joined() {
 
 #[no_leak]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[should_panic(expected = "leaked: heap, fds, tasks\n")]
+#[should_panic(expected = "leaked heap, fds, tasks: ")]
 async fn leak_axum_no_shutdown_on_service_runtime() {
     let (ready, addr) = oneshot::channel::<SocketAddr>();
     service().spawn(async move {
@@ -141,7 +141,7 @@ async fn leak_axum_no_shutdown_on_service_runtime() {
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap, threads, fds\n")]
+#[should_panic(expected = "leaked heap, threads, fds: ")]
 fn leak_axum_no_shutdown_on_own_thread() {
     let (ready, addr) = std::sync::mpsc::channel::<SocketAddr>();
     std::thread::Builder::new()

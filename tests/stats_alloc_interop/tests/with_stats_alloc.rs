@@ -31,14 +31,14 @@ fn clean_test_passes() {
 
 #[test]
 #[no_leak]
-#[should_panic(expected = "leaked: heap")]
+#[should_panic(expected = "leaked heap")]
 fn box_leak_is_caught() {
     Box::leak(black_box(Box::new([0u8; 8])));
 }
 
 #[test]
 #[no_leak(max_bytes = 1000000, max_blocks = 1000, settle_ms = 50)]
-#[should_panic(expected = "leaked: threads")]
+#[should_panic(expected = "leaked threads")]
 fn thread_leak_is_caught() {
     std::thread::Builder::new()
         .name("parked-forever".into())
@@ -92,7 +92,7 @@ fn closure_measures_exact_numbers_when_isolated() {
     // Threads and fds are measured in a quiet process.
     assert_eq!(report.net_threads(), Some(0), "{report}");
     assert_eq!(report.net_fds(), Some(0), "{report}");
-    assert!(report.to_string().contains("leaked: heap"), "{report}");
+    assert!(report.to_string().contains("leaked heap"), "{report}");
 }
 
 #[test]
