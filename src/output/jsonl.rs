@@ -78,8 +78,9 @@ pub(crate) fn report_line(r: &Report, outcome: &str, verdict: &str) -> String {
                 None => ("null".into(), "null".into(), "null".into()),
             };
             format!(
-                "{{\"bytes\":{},\"blocks\":{},\"file\":{file},\"line\":{line},\"function\":{function},\"spawns_thread\":{},\"c_heap\":{},\"held_by\":{}}}",
-                s.bytes, s.blocks, s.spawns_thread, s.c_heap, held_by(s.held_by.as_ref())
+                "{{\"bytes\":{},\"blocks\":{},\"file\":{file},\"line\":{line},\"function\":{function},\"spawns_thread\":{},\"c_heap\":{},\"held_by\":{},\"callers\":[{}]}}",
+                s.bytes, s.blocks, s.spawns_thread, s.c_heap, held_by(s.held_by.as_ref()),
+                s.context.iter().map(frame).collect::<Vec<_>>().join(",")
             )
         })
         .collect();
@@ -271,6 +272,32 @@ mod tests {
             line.contains("\"spawns_thread\":false,\"c_heap\":false,"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn every_site_is_listed_with_all_its_callers() {
+        use crate::counting::heap::Scope;
+        use crate::diagnosis::sites::{Frame, Site};
+        let mut r = Report::new("t".into(), crate::Config::new(), Scope::Process);
+        let frame = |line| Frame {
+            function: "t::f".into(),
+            file: Some("src/t.rs".into()),
+            line: Some(line),
+        };
+        let site = Site {
+            bytes: 8,
+            blocks: 1,
+            frame: Some(frame(1)),
+            context: vec![frame(2), frame(3)],
+            spawns_thread: false,
+            c_heap: false,
+            held_by: None,
+        };
+        r.sites = vec![site; 7];
+        let line = report_line(&r, "leak", "fail");
+        let callers = "\"callers\":[{\"file\":\"src/t.rs\",\"line\":2,\"function\":\"t::f\"},\
+                       {\"file\":\"src/t.rs\",\"line\":3,\"function\":\"t::f\"}]";
+        assert_eq!(line.matches(callers).count(), 7, "{line}");
     }
 
     #[test]
