@@ -1,35 +1,32 @@
-//! The confirmation rule: growth has to repeat to fail.
+//! The confirmation rule: growth has to repeat to fail. The model (why, and what is caught) is in
+//! the crate docs, *Confirmation*; these are the notes the code needs.
 //!
-//! Real libraries grow once and then hold: a regex cache pool fills its slots, a hash table
-//! doubles after many rounds of churn, a lock table is created on the first real park. Such
-//! one-time growth can land in a measured run however long the warmup. So when the first window
-//! exceeds a bound, the check runs up to [`WINDOWS`] more windows, and a dimension is a leak only
-//! if it grows again in every one of them. Each window has as many runs as all the runs before it
-//! (warmup included), so the body's run count doubles window after window: a collection that only
-//! grows reallocates when its capacity doubles, and such a doubling lands in every window.
+//! After a first window that exceeded a bound, [`confirm`] runs up to [`WINDOWS`] more windows,
+//! each with as many runs as all the runs before it (warmup included), and a dimension stays a
+//! leak only while it grows again in every one of them. The doubling is what catches a
+//! collection that only grows: it reallocates when its capacity doubles, once per window.
 //!
 //! - heap (bytes, and blocks, each with its own bound): the window's net growth (from the last
 //!   reading before it to the reading after its last run) exceeds the bound, window after window;
-//!   at no less than half the first window's rate per run (a leak's growth keeps pace with the
-//!   runs, while what grew once trickles off: a one-time step in the first window sets a pace a
-//!   small leak beside it may not keep, the price of never failing correct code on the trickle); and the total growth over the confirmation
-//!   windows is more than the widest swing seen within any window and more than twice the
-//!   largest fall from one reading to the next. A leak grows
-//!   in every window, and what it holds never comes back; a one-time step grows in one window;
-//!   deferred frees that land a run or two late make the readings swing around a level, falling
-//!   back as far as they rose, which no total growth beyond the swing explains.
-//! - threads, fds, tasks, mapped bytes: the count at the end of the window exceeds the count at
-//!   its start by more than the bound. Mapped bytes follow this rule, not the heap's: maps are
-//!   few and page-sized or larger, and a map is given back by the `munmap` of whoever drops it,
-//!   at once, not by a deferred free that lands a run or two late on another thread; so their
-//!   readings do not swing around a level, and a map that is made once (an arena, a pool's
-//!   first chunk) grows in one window only and is dropped as one-time growth like a thread pool.
+//!   at no less than half the first window's rate per run ([`HeapRule::previous`]: a leak's
+//!   growth keeps pace with the runs, while what grew once trickles off; a one-time step in the
+//!   first window sets a pace a small leak beside it may not keep, the price of never failing
+//!   correct code on the trickle); and, checked after the last window
+//!   ([`HeapRule::beyond_swing`]), the total growth over the confirmation windows is more than
+//!   the widest swing seen within any window and more than twice the largest fall from one
+//!   reading to the next. Deferred frees that land a run or two late make the readings swing
+//!   around a level, falling back as far as they rose, which no total growth beyond the swing
+//!   explains.
+//! - threads, fds, tasks, mapped bytes ([`resources_grown`]): the count at the end of the window
+//!   exceeds the count at its start by more than the bound. Mapped bytes follow this rule, not
+//!   the heap's: maps are few and page-sized or larger, and a map is given back by the `munmap`
+//!   of whoever drops it, at once, not by a deferred free on another thread; so their readings do
+//!   not swing around a level, and a map made once (an arena, a pool's first chunk) grows in one
+//!   window only and is dropped as one-time growth like a thread pool.
 //!
-//! A dimension that does not grow in some window was one-time growth: it is dropped, and the
-//! report says so; the check stops at the first window in which nothing still grows. A leak is
-//! caught when it grows at least once in the first window and once in each doubling of the runs
-//! after it; a slower one needs more `runs` (or a soak). With the defaults (3 warmup runs, 5
-//! measured) the windows have 8 and 16 runs: a leak is reported after 32 runs in all.
+//! A dimension that does not grow in some window is dropped from `repeating` (the report calls
+//! it one-time growth); the loop stops at the first window in which nothing still grows. With
+//! the defaults (3 warmup runs, 5 measured) the windows have 8 and 16 runs: 32 runs in all.
 
 use crate::check::config::Config;
 use crate::check::growth::{grew, Dims};
