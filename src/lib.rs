@@ -141,10 +141,10 @@
 //! many threads and processes at once.
 //!
 //! **Soak mode.** A leak of one block every hundred iterations slips past a handful of runs.
-//! `#[no_leak(soak = 10000)]` (or [`Config::soak`], [`Config::soak_ms`] for a duration) runs the
+//! `#[no_leak(soak = 10000)]` (or [`Config::soak`], [`Config::soak_for`] for a duration) runs the
 //! body that many times after the warmup runs, samples live heap bytes and blocks, threads and
 //! fds about 200 times (after a warmup of the first tenth), and fits a least-squares line. It
-//! fails when the slope of live bytes exceeds `max_slope_bytes` (bytes per iteration, default 0)
+//! fails when the slope of live bytes exceeds `max_slope_bytes_per_iteration` (default 0)
 //! and the growth is sustained (the lowest value of each quarter of the samples rises quarter
 //! after quarter, which a bounded cache's sawtooth or a one-time step never does), and when
 //! threads or fds rise the same way. The report gives the slope, R², the floors and a few
@@ -162,13 +162,14 @@
 //!
 //! # Arguments and defaults
 //!
-//! `#[no_leak(...)]` takes `key = value` arguments; [`Config`] has a builder method of each name,
-//! and its docs hold the one table of them all, with each value's kind, default, minimum and
-//! environment variable: `warmup` (3), `runs` (5), the bounds `max_bytes`, `max_blocks`,
-//! `max_threads`, `max_fds`, `max_tasks`, `max_mapped_bytes` (all 0) and `max_peak_bytes`
-//! (unbounded), `settle_ms`
-//! (1000), and soak mode's `soak`, `soak_ms` and `max_slope_bytes`. A value out of range, a
-//! misspelt key or a key given twice is a compile error on the token written.
+//! `#[no_leak(...)]` takes `key = value` arguments; [`Config`] has a builder method of each name
+//! (the keys with a unit, `settle_ms` and `soak_ms`, are [`Config::settle`] and
+//! [`Config::soak_for`], which take a `Duration`), and its docs hold the one table of them all,
+//! with each value's kind, default, minimum and environment variable: `warmup` (3), `runs` (5),
+//! the bounds `max_bytes`, `max_blocks`, `max_threads`, `max_fds`, `max_tasks`,
+//! `max_mapped_bytes` (all 0) and `max_peak_bytes` (unbounded), `settle_ms` (1000), and soak
+//! mode's `soak`, `soak_ms` and `max_slope_bytes_per_iteration`. A value out of range, a misspelt
+//! key or a key given twice is a compile error on the token written.
 //!
 //! # Where the attribute goes
 //!
@@ -309,8 +310,9 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The layers, lowest first: backoff and rerun (utilities), counting, diagnosis, check, output, verdict, isolation,
-// closure, monitor. Imports only point down (see ARCHITECTURE.md).
+// The layers, lowest first: backoff and rerun (utilities), counting, diagnosis, longrun (soak,
+// monitor, profiles, their trend), check, output, verdict, isolation, closure. Imports only point
+// down (see ARCHITECTURE.md).
 mod backoff;
 mod check;
 mod closure;
@@ -318,7 +320,7 @@ mod counting;
 mod diagnosis;
 mod isolation;
 mod loader;
-pub mod monitor;
+mod longrun;
 mod output;
 mod rerun;
 mod verdict;
@@ -326,11 +328,13 @@ mod verdict;
 pub use check::config::Config;
 pub use check::report::{Dimension, Report};
 pub use counting::alloc::CountingAlloc;
-pub use counting::stats::stats;
+pub use counting::alloc::Totals;
+pub use counting::heap::HeapSource;
+pub use counting::stats::{stats, Stats};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use counting::tasks::{unwatch_runtime, watch_runtime};
-pub use diagnosis::profile;
+pub use longrun::{monitor, profile};
 
 /// The parts of a [`Report`]: counts, per-run deltas, the scope and heap source, new threads and
 /// fds, and allocation sites.
@@ -344,7 +348,7 @@ pub mod report {
 
 /// Soak mode's results: the samples and the fitted trends (see [`Config::soak`]).
 pub mod soak {
-    pub use crate::check::soak::{SoakReport, SoakSample, Trend};
+    pub use crate::longrun::soak::{SoakReport, SoakSample, Trend};
 }
 
 /// Marks a test as a leak check (and makes the function a test, if no test attribute is written

@@ -235,20 +235,14 @@ fn snapshot_table_lists_sites_biggest_first() {
     assert!(rows
         .iter()
         .any(|r| r.contains(&format!("{FILE}:{} (", site_line("churn")))));
-    assert_eq!(snap.sites()[0].bytes, 20 * ENTRY as u64, "{text}");
-    assert_eq!(
-        snap.bytes(),
-        snap.sites().iter().map(|s| s.bytes).sum::<u64>()
-    );
-    assert_eq!(
-        snap.bytes(),
-        snap.stacks().iter().map(|s| s.bytes).sum::<u64>()
-    );
+    assert_eq!(snap.sites[0].bytes, 20 * ENTRY as u64, "{text}");
+    assert_eq!(snap.bytes, snap.sites.iter().map(|s| s.bytes).sum::<u64>());
+    assert_eq!(snap.bytes, snap.stacks.iter().map(|s| s.bytes).sum::<u64>());
     // `{:.1}` shows one row.
     let one = format!("{snap:.1}");
     assert_eq!(one.lines().filter(|l| l.contains(" (")).count(), 1, "{one}");
     // The whole stack is kept, std folded away: the site first, then its callers.
-    let stack = &snap.stacks()[0];
+    let stack = &snap.stacks[0];
     assert_eq!(stack.frames[0].line, Some(site_line("grow")), "{stack:?}");
     assert!(
         stack.frames.iter().any(|f| f
@@ -322,9 +316,9 @@ mod pprof {
         }
 
         // Values add up to the snapshot, sample by sample.
-        assert_eq!(p.sample.len(), snap.stacks().len());
+        assert_eq!(p.sample.len(), snap.stacks.len());
         let (mut blocks, mut bytes) = (0, 0);
-        for (s, stack) in p.sample.iter().zip(snap.stacks()) {
+        for (s, stack) in p.sample.iter().zip(&snap.stacks) {
             assert_eq!(s.value, [stack.blocks as i64, stack.bytes as i64]);
             blocks += s.value[0];
             bytes += s.value[1];
@@ -341,7 +335,7 @@ mod pprof {
                 assert_eq!(loc.line[0].line, i64::from(frame.line.unwrap_or(0)));
             }
         }
-        assert_eq!((blocks, bytes), (snap.blocks() as i64, snap.bytes() as i64));
+        assert_eq!((blocks, bytes), (snap.blocks as i64, snap.bytes as i64));
 
         // The growing site: a sample whose leaf is the `grow` line, with the test as a caller.
         let grow_line = site_line("grow") as i64;

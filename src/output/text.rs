@@ -4,11 +4,11 @@
 use std::fmt;
 
 use crate::check::report::{Dimension, Report, WindowGrowth};
-use crate::check::soak::{SoakReport, Trend};
 use crate::counting::census::ThreadInfo;
 use crate::counting::heap::Scope;
 use crate::diagnosis::retention::{HeldBy, Holder}; // -- retention
 use crate::diagnosis::sites::{Frame, Site};
+use crate::longrun::soak::{SoakReport, Trend};
 
 fn signed(n: i64) -> String {
     if n > 0 {
@@ -454,7 +454,10 @@ fn knobs(r: &Report, dim: Dimension) -> Vec<String> {
                 .as_ref()
                 .and_then(|s| s.bytes)
                 .map_or(0.0, |t| t.slope);
-            vec![format!("max_slope_bytes = {:.2}", slope.max(0.0) * 1.1)]
+            vec![format!(
+                "max_slope_bytes_per_iteration = {:.2}",
+                slope.max(0.0) * 1.1
+            )]
         }
         Dimension::Heap => {
             let mut v = Vec::new();
