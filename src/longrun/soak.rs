@@ -259,7 +259,9 @@ fn leaking(bounds: Bounds, soak: &SoakReport) -> Leaking {
     let over = mapped
         .is_some_and(|(a, b)| i128::from(b) - i128::from(a) > i128::from(bounds.max_mapped_bytes));
     Leaking {
-        heap: (soak.bytes).is_some_and(|t| t.slope > max_slope && t.sustained()),
+        heap: soak
+            .bytes
+            .is_some_and(|t| t.slope > max_slope && t.sustained()),
         threads: rising(soak.threads),
         fds: rising(soak.fds),
         mapped: over && rising(soak.mapped),
