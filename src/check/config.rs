@@ -184,7 +184,7 @@ impl Config {
     /// before a leak is reported (default 1 s; whole milliseconds, a fraction rounded up). A
     /// passing check never waits. The attribute's key is `settle_ms`, in milliseconds.
     pub fn settle(mut self, wait: std::time::Duration) -> Config {
-        let part = u128::from(wait.subsec_nanos() % 1_000_000 != 0);
+        let part = u128::from(!wait.subsec_nanos().is_multiple_of(1_000_000));
         self.settle_ms = u64::try_from(wait.as_millis() + part).unwrap_or(u64::MAX);
         self.explicit |= Explicit::SETTLE_MS;
         self
