@@ -312,4 +312,32 @@ mod tests {
         assert!(t.slope > 0.0, "{t:?}");
         assert!(!t.sustained(), "{t:?}");
     }
+
+    /// A soak of `n` iterations whose live bytes are `bytes(iteration)`, with a plot directory of
+    /// its own.
+    fn soak(name: &str, bytes: impl Fn(u64) -> i64) -> (SoakReport, Leaking) {
+        let sample = |i: u64| SoakSample {
+            iteration: i,
+            ..samples(&[bytes(i)])[0]
+        };
+        let bounds = Bounds {
+            max_slope_bytes_per_iteration: 0.0,
+            max_mapped_bytes: 0,
+        };
+        let length = SoakLength::Iterations(2_000);
+        run::<()>(name, length, bounds, || Ok(()), sample).unwrap()
+    }
+
+    #[test]
+    fn only_a_failing_soak_writes_its_plot() {
+        let (soak_report, leaking) = soak("longrun::soak::leaky", |i| 1000 + 16 * (i as i64 / 100));
+        assert!(leaking.heap && leaking.any(), "{soak_report:?}");
+        assert_eq!(soak_report.plot.is_some(), cfg!(feature = "plot"));
+        if let Some(path) = &soak_report.plot {
+            let _ = std::fs::remove_file(path);
+        }
+        let (soak_report, leaking) = soak("longrun::soak::steady", |i| 1000 + 300 * (i as i64 % 7));
+        assert!(!leaking.any(), "{soak_report:?}");
+        assert_eq!(soak_report.plot, None);
+    }
 }
