@@ -7,8 +7,8 @@
 ///
 /// This is the one table of arguments: `#[no_leak(key = value, ...)]` takes each of them, and
 /// `Config` has a builder method of each name (the keys with a unit, `settle_ms` and `soak_ms`,
-/// call [`settle`](Config::settle) and [`soak_for`](Config::soak_for) with a `Duration`). The macro's own table is checked against this one
-/// by a test, so the two never drift apart. Where an environment variable is named, it sets the
+/// call [`settle`](Config::settle) and [`soak_for`](Config::soak_for) with a `Duration`). The
+/// macro's own table is checked against this one by a test, so the two never drift apart. Where an environment variable is named, it sets the
 /// value for a whole test run (CI), overriding the default but never an argument a test wrote.
 ///
 /// | argument | value | default | minimum | environment | meaning |
