@@ -24,21 +24,21 @@ impl Snapshot {
                     context: s.context.clone(),
                     base_bytes: 0,
                     base_blocks: 0,
-                    bytes: s.bytes,
-                    blocks: s.blocks,
+                    bytes: s.bytes as i64,
+                    blocks: s.blocks as i64,
                 });
             }
             for s in &base.sites {
                 match index.get(&s.frame.as_ref()) {
                     Some(&i) => {
-                        rows[i].base_bytes = s.bytes;
-                        rows[i].base_blocks = s.blocks;
+                        rows[i].base_bytes = s.bytes as i64;
+                        rows[i].base_blocks = s.blocks as i64;
                     }
                     None => rows.push(SiteDelta {
                         frame: s.frame.clone(),
                         context: s.context.clone(),
-                        base_bytes: s.bytes,
-                        base_blocks: s.blocks,
+                        base_bytes: s.bytes as i64,
+                        base_blocks: s.blocks as i64,
                         bytes: 0,
                         blocks: 0,
                     }),
@@ -69,24 +69,24 @@ pub struct SiteDelta {
     /// A few of its callers, innermost first.
     pub context: Vec<Frame>,
     /// Bytes live from this site in the base snapshot.
-    pub base_bytes: u64,
+    pub base_bytes: i64,
     /// Blocks live from this site in the base snapshot.
-    pub base_blocks: u64,
+    pub base_blocks: i64,
     /// Bytes live from this site in the later snapshot.
-    pub bytes: u64,
+    pub bytes: i64,
     /// Blocks live from this site in the later snapshot.
-    pub blocks: u64,
+    pub blocks: i64,
 }
 
 impl SiteDelta {
     /// Growth of live bytes (negative: shrank).
     pub fn delta_bytes(&self) -> i64 {
-        self.bytes as i64 - self.base_bytes as i64
+        self.bytes - self.base_bytes
     }
 
     /// Growth of live blocks (negative: shrank).
     pub fn delta_blocks(&self) -> i64 {
-        self.blocks as i64 - self.base_blocks as i64
+        self.blocks - self.base_blocks
     }
 
     /// Whether the site grew: more live bytes, or as many bytes in more blocks.
@@ -114,7 +114,7 @@ impl SiteDelta {
         } else if self.shrank() {
             (2, b, n)
         } else {
-            (1, -(self.bytes as i64), 0)
+            (1, -self.bytes, 0)
         }
     }
 }
@@ -127,13 +127,13 @@ impl SiteDelta {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diff {
     /// Live bytes in the base snapshot.
-    pub base_bytes: u64,
+    pub base_bytes: i64,
     /// Live blocks in the base snapshot.
-    pub base_blocks: u64,
+    pub base_blocks: i64,
     /// Live bytes in the later snapshot.
-    pub bytes: u64,
+    pub bytes: i64,
     /// Live blocks in the later snapshot.
-    pub blocks: u64,
+    pub blocks: i64,
     /// Time between the two snapshots.
     pub between: Duration,
     /// Every site live in either snapshot: the biggest growers first, then the unchanged ones,
@@ -144,12 +144,12 @@ pub struct Diff {
 impl Diff {
     /// Growth of live bytes over all sites.
     pub fn delta_bytes(&self) -> i64 {
-        self.bytes as i64 - self.base_bytes as i64
+        self.bytes - self.base_bytes
     }
 
     /// Growth of live blocks over all sites.
     pub fn delta_blocks(&self) -> i64 {
-        self.blocks as i64 - self.base_blocks as i64
+        self.blocks - self.base_blocks
     }
 
     /// The sites that grew, the biggest growth first.

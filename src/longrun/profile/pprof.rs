@@ -90,7 +90,7 @@ impl Snapshot {
             .iter()
             .map(|stack| Sample {
                 location_id: tables.locations_of(stack, mapping.id),
-                value: vec![stack.blocks as i64, stack.bytes as i64],
+                value: vec![stack.blocks, stack.bytes],
                 label: Vec::new(),
             })
             .collect();

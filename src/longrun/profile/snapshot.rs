@@ -12,9 +12,9 @@ use crate::diagnosis::sites::{self, Frame, Site};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StackSample {
     /// Bytes live from this stack.
-    pub bytes: u64,
+    pub bytes: i64,
     /// Blocks live from this stack.
-    pub blocks: u64,
+    pub blocks: i64,
     /// The stack, innermost first, with the frames of std, core, alloc and no_leak folded away:
     /// the first frame is the site (the first frame in the user's own code; when there is none,
     /// the first outside std), the rest its callers. A stack with no frame outside std is kept
@@ -33,9 +33,9 @@ pub struct StackSample {
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     /// Live bytes in the snapshot.
-    pub bytes: u64,
+    pub bytes: i64,
     /// Live blocks in the snapshot.
-    pub blocks: u64,
+    pub blocks: i64,
     /// Live memory by site (the first frame in the user's own code), biggest first.
     pub sites: Vec<Site>,
     /// Live memory by whole (folded) stack, biggest first.
@@ -85,8 +85,8 @@ impl Profiler {
         }
         sites::sort_sites(&mut sites);
         Snapshot {
-            bytes: sites.iter().map(|s| s.bytes).sum(),
-            blocks: sites.iter().map(|s| s.blocks).sum(),
+            bytes: sites.iter().map(|s| s.bytes as i64).sum(),
+            blocks: sites.iter().map(|s| s.blocks as i64).sum(),
             sites,
             stacks: stack_samples(stacks),
             taken,
@@ -131,8 +131,8 @@ fn stack_samples(stacks: HashMap<Vec<(usize, Frame)>, Live>) -> Vec<StackSample>
         .map(|(frames, (bytes, blocks))| {
             let (addresses, frames) = frames.into_iter().map(|(a, f)| (a as u64, f)).unzip();
             StackSample {
-                bytes,
-                blocks,
+                bytes: bytes as i64,
+                blocks: blocks as i64,
                 frames,
                 addresses,
             }

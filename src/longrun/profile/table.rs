@@ -23,7 +23,7 @@ fn site_name(frame: Option<&Frame>) -> String {
     }
 }
 
-fn percent(part: u64, whole: u64) -> f64 {
+fn percent(part: u64, whole: i64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -35,7 +35,8 @@ fn more_sites(n: usize) -> String {
     format!("{n} more {}", if n == 1 { "site" } else { "sites" })
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+fn plural(n: impl Into<i128>, one: &str, many: &str) -> String {
+    let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -78,7 +79,11 @@ impl fmt::Display for Snapshot {
                 "  ... and {}: {} B in {}",
                 more_sites(rest.len()),
                 rest.iter().map(|s| s.bytes).sum::<u64>(),
-                plural(rest.iter().map(|s| s.blocks).sum(), "block", "blocks"),
+                plural(
+                    rest.iter().map(|s| s.blocks).sum::<u64>(),
+                    "block",
+                    "blocks"
+                ),
             )?;
         }
         Ok(())
