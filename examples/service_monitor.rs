@@ -65,14 +65,14 @@ impl Service {
     }
 }
 
-fn kib(bytes: u64) -> String {
+fn kib(bytes: i64) -> String {
     format!("{:.1} KiB", bytes as f64 / 1024.0)
 }
 
 fn main() {
     let fixed = std::env::args().any(|a| a == "--fixed");
     let which = if fixed { "fixed" } else { "leaky" };
-    println!("service_monitor: the {which} service, watched for 4 s (warmup 0.5 s)");
+    println!("service_monitor: the {which} service, watched for 4 s (baseline after 0.5 s)");
 
     let service = Arc::new(Service::new(fixed));
     let stop = Arc::new(AtomicBool::new(false));
@@ -110,12 +110,12 @@ fn main() {
     let monitor = Monitor::builder()
         .interval(Duration::from_millis(50))
         .window(20) // the trend is fitted over the last second
-        .warmup(Duration::from_millis(500))
+        .baseline_after(Duration::from_millis(500))
         .max_bytes(256 << 10)
         .max_blocks(1000)
         .max_threads(4)
         .max_fds(8)
-        .min_slope_bytes_per_sec(16.0 * 1024.0)
+        .max_slope_bytes_per_sec(16.0 * 1024.0)
         .on_alert(move |alert| {
             println!("  ALERT {}: {alert}", alert.kind);
             keep.lock().unwrap().push(alert);
@@ -131,8 +131,8 @@ fn main() {
                 "  t={second}s  subscribers in the list: {:>5}  live heap: {:>10}  threads: {}  fds: {}",
                 service.subscriber_count(),
                 kib(s.stats.live_bytes),
-                s.stats.threads.map_or("-".into(), |t: usize| t.to_string()),
-                s.stats.fds.map_or("-".into(), |f: usize| f.to_string()),
+                s.stats.threads.map_or("-".into(), |t: i64| t.to_string()),
+                s.stats.fds.map_or("-".into(), |f: i64| f.to_string()),
             );
         }
     }
@@ -149,7 +149,7 @@ fn main() {
 
     let (b, l) = (baseline.stats, last.stats);
     let span = (last.elapsed - baseline.elapsed).as_secs_f64();
-    let count = |c: Option<usize>| c.map_or("-".to_string(), |c| c.to_string());
+    let count = |c: Option<i64>| c.map_or("-".to_string(), |c| c.to_string());
     println!(
         "summary: {} samples, baseline at t={:.2}s, last at t={:.2}s",
         samples.len(),

@@ -96,7 +96,9 @@ fn main() {
     );
     let poller_leaks = show(
         "a poller thread nobody stops",
-        Config::new().name("poller_leaky").settle_ms(300),
+        Config::new()
+            .name("poller_leaky")
+            .settle(Duration::from_millis(300)),
         start_poller_leaky,
     );
     let poller_fixed = show(

@@ -34,14 +34,12 @@ impl Config {
 
     /// Like [`check`](Config::check), but returns the [`Report`] instead of panicking on a leak.
     pub fn measure<F: FnMut()>(&self, mut body: F) -> Report {
-        let mut report = match engine::measure(self, detect_scope(), || {
+        match engine::measure(self, detect_scope(), || {
             body();
         }) {
             Ok(r) => r,
             Err(()) => unreachable!("a unit body cannot fail"),
-        };
-        verdict::write_plot(&mut report);
-        report
+        }
     }
 }
 

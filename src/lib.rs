@@ -378,8 +378,9 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The layers, lowest first: backoff and rerun (utilities), counting, diagnosis, check, output, verdict, isolation,
-// closure, monitor. Imports only point down (see ARCHITECTURE.md).
+// The layers, lowest first: backoff and rerun (utilities), counting, diagnosis, longrun (soak,
+// monitor, profiles, their trend), check, output, verdict, isolation, closure. Imports only point
+// down (see ARCHITECTURE.md).
 mod backoff;
 mod check;
 mod closure;
@@ -387,7 +388,7 @@ mod counting;
 mod diagnosis;
 mod isolation;
 mod loader;
-pub mod monitor;
+mod longrun;
 mod output;
 mod rerun;
 mod verdict;
@@ -395,11 +396,13 @@ mod verdict;
 pub use check::config::Config;
 pub use check::report::{Dimension, Report};
 pub use counting::alloc::CountingAlloc;
-pub use counting::stats::stats;
+pub use counting::alloc::Totals;
+pub use counting::heap::HeapSource;
+pub use counting::stats::{stats, Stats};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use counting::tasks::{unwatch_runtime, watch_runtime};
-pub use diagnosis::profile;
+pub use longrun::{monitor, profile};
 
 /// The parts of a [`Report`]: counts, per-run deltas, the scope and heap source, new threads and
 /// fds, and allocation sites.
@@ -413,7 +416,7 @@ pub mod report {
 
 /// Soak mode's results: the samples and the fitted trends (see [`Config::soak`]).
 pub mod soak {
-    pub use crate::check::soak::{SoakReport, SoakSample, Trend};
+    pub use crate::longrun::soak::{SoakReport, SoakSample, Trend};
 }
 
 /// Marks a test as a leak check (and makes the function a test, if no test attribute is written

@@ -1,8 +1,9 @@
 //! How a check ends. Every check ends here, whatever started it (`check`, `check_async`, a
 //! `#[no_leak]` test in place, in an isolated child, or in the parent that started the child, a
-//! soak, a failing property): [`end`] decides the [`Verdict`], writes the `NO_LEAK_REPORT` line,
-//! writes a failing soak's plot, prints the calling-thread scope note, and [`Ending::conclude`]
-//! turns it into what the test does: return, panic with the report, or re-raise the body's panic.
+//! soak, a failing property): [`end`] decides the [`Verdict`], writes the `NO_LEAK_REPORT` line
+//! and prints the calling-thread scope note, and [`Ending::conclude`] turns it into what the test
+//! does: return, panic with the report, or re-raise the body's panic. A failing soak's plot is
+//! written by the soak itself; the report only names it.
 
 use std::any::Any;
 use std::panic::resume_unwind;
@@ -10,7 +11,7 @@ use std::panic::resume_unwind;
 use crate::check::outcome::Outcome;
 use crate::check::report::Report;
 use crate::counting::heap::Scope;
-use crate::output::{github, jsonl, notes, plot};
+use crate::output::{github, jsonl, notes};
 
 /// What a test body came to, in a form that can cross from an isolated child to its parent.
 #[derive(Debug, PartialEq, Eq)]
@@ -116,8 +117,8 @@ pub(crate) struct Ending<R> {
     payload: Option<Box<dyn Any + Send>>,
 }
 
-/// Decides the verdict of the check named `name` and records it (JSON line, plot, GitHub
-/// annotation, scope note). `#[track_caller]`: where the check was written is its caller's
+/// Decides the verdict of the check named `name` and records it (JSON line, GitHub annotation,
+/// scope note; a failing soak wrote its plot already, and the report names it). `#[track_caller]`: where the check was written is its caller's
 /// caller (the test, or the `check` call).
 #[track_caller]
 pub(crate) fn end<R: Outcome>(kind: Kind, name: &str, came: Came<R>) -> Ending<R> {
@@ -127,9 +128,8 @@ pub(crate) fn end<R: Outcome>(kind: Kind, name: &str, came: Came<R>) -> Ending<R
         payload: None,
     };
     let line = match came {
-        Came::Measured(mut report) => {
+        Came::Measured(report) => {
             if report.is_leak() {
-                write_plot(&mut report);
                 github::annotate(&report, std::panic::Location::caller());
                 if kind == Kind::Closure {
                     notes::shorten_repeated_reports();
@@ -203,17 +203,6 @@ impl<R: Outcome> Ending<R> {
             Verdict::Error(err) => panic!("Error: {err}"),
             Verdict::Crashed(why) => panic!("{why}"),
         }
-    }
-}
-
-/// A failing soak writes the plot of its samples; the report then names the file.
-pub(crate) fn write_plot(report: &mut Report) {
-    if !report.is_leak() {
-        return;
-    }
-    let name = report.name().to_string();
-    if let Some(soak) = report.soak_mut() {
-        soak.plot = plot::write_soak(&name, soak);
     }
 }
 

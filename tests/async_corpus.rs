@@ -226,7 +226,7 @@ mod numbers {
         let rt = service();
         let r = Config::new()
             .runs(3)
-            .settle_ms(250)
+            .settle(Duration::from_millis(250))
             .measure_async(|| async { spawn_forever_task(rt) });
         assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Tasks], "{r}");
         assert_eq!(r.net_tasks(), Some(3), "{r}");
@@ -260,7 +260,7 @@ mod numbers {
         ] {
             let r = Config::new()
                 .name(name)
-                .settle_ms(100)
+                .settle(Duration::from_millis(100))
                 .measure_async(|| async { leak(rt) });
             assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Tasks], "{r}");
             assert_eq!(r.net_tasks(), Some(5), "{r}");
@@ -275,7 +275,7 @@ mod numbers {
         let rt = service();
         let r = Config::new()
             .runs(4)
-            .settle_ms(250)
+            .settle(Duration::from_millis(250))
             .measure_async(|| async { spawn_blocking_forever(rt) });
         assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Threads], "{r}");
         assert_eq!(r.net_threads(), Some(4), "{r}");
@@ -300,7 +300,7 @@ mod numbers {
         let r = Config::new()
             .warmup(1)
             .runs(2)
-            .settle_ms(200)
+            .settle(Duration::from_millis(200))
             .measure_async(|| async {
                 tokio::task::spawn_blocking(|| loop {
                     std::thread::sleep(Duration::from_millis(20));
@@ -377,7 +377,7 @@ mod numbers {
     fn unwatched_runtime_is_heap_only() {
         let rt = unwatched();
         let r = Config::new()
-            .settle_ms(100)
+            .settle(Duration::from_millis(100))
             .measure_async(|| async { spawn_forever_task(rt) });
         assert_eq!(r.exceeded(), [Dimension::Heap], "{r}");
         assert_eq!(r.net_tasks(), None, "{r}");
@@ -398,14 +398,14 @@ mod numbers {
         assert!(!no_leak::watch_runtime(rt), "already watched");
         let r = Config::new()
             .runs(2)
-            .settle_ms(100)
+            .settle(Duration::from_millis(100))
             .measure(|| spawn_forever_task(rt));
         assert_eq!(r.net_tasks(), Some(2), "counted once: {r}");
         assert!(no_leak::unwatch_runtime(rt));
         assert!(!no_leak::unwatch_runtime(rt));
         let r = Config::new()
             .runs(2)
-            .settle_ms(100)
+            .settle(Duration::from_millis(100))
             .measure(|| spawn_forever_task(rt));
         assert_eq!(r.net_tasks(), None, "{r}");
     }
@@ -414,16 +414,22 @@ mod numbers {
     #[no_leak::isolated]
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn the_current_runtime_is_watched() {
-        let r = Config::new().runs(3).settle_ms(100).measure(|| {
-            tokio::spawn(std::future::pending::<()>());
-        });
+        let r = Config::new()
+            .runs(3)
+            .settle(Duration::from_millis(100))
+            .measure(|| {
+                tokio::spawn(std::future::pending::<()>());
+            });
         assert_eq!(r.net_tasks(), Some(3), "{r}");
         assert!(r.exceeds(Dimension::Tasks), "{r}");
         // Registered as well: still counted once.
         no_leak::watch_runtime(&tokio::runtime::Handle::current());
-        let r = Config::new().runs(2).settle_ms(100).measure(|| {
-            tokio::spawn(std::future::pending::<()>());
-        });
+        let r = Config::new()
+            .runs(2)
+            .settle(Duration::from_millis(100))
+            .measure(|| {
+                tokio::spawn(std::future::pending::<()>());
+            });
         assert_eq!(r.net_tasks(), Some(2), "{r}");
     }
 
@@ -434,7 +440,7 @@ mod numbers {
         let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             Config::new()
                 .name("async leak")
-                .settle_ms(50)
+                .settle(Duration::from_millis(50))
                 .check_async(|| async { spawn_forever_task(rt) })
         }))
         .expect_err("a leak panics");

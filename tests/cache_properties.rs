@@ -163,7 +163,9 @@ fn lru_that_parks_evicted_values_fails_heap_with_shrunk_input() {
 #[no_leak::isolated]
 fn ttl_cleanup_thread_never_stopped_fails_threads_with_shrunk_input() {
     let (reason, minimal) = must_fail(vec((0u64..16, 0usize..=64), 0..8), 16, |ops| {
-        Config::new().settle_ms(100).check(|| run_ttl(true, ops))
+        Config::new()
+            .settle(Duration::from_millis(100))
+            .check(|| run_ttl(true, ops))
     });
     assert!(reason.contains("leaked heap, threads: "), "{reason}");
     assert!(reason.contains("\"ttl-cleanup\""), "{reason}");

@@ -205,7 +205,7 @@ fn manual(window: usize) -> MonitorBuilder {
         .max_blocks(1000)
         .max_threads(2)
         .max_fds(3)
-        .min_slope_bytes_per_sec(64.0 * 1024.0)
+        .max_slope_bytes_per_sec(64.0 * 1024.0)
 }
 
 mod leaking {
@@ -260,7 +260,7 @@ mod leaking {
         let mut leaked: Vec<Box<u64>> = Vec::with_capacity(2000);
         let m = manual(10)
             .max_bytes(u64::MAX)
-            .min_slope_bytes_per_sec(f64::INFINITY)
+            .max_slope_bytes_per_sec(f64::INFINITY)
             .max_blocks(500)
             .on_alert(|_| {})
             .start();
@@ -341,7 +341,7 @@ mod leaking {
             .interval(2 * MS)
             .window(20)
             .max_bytes(1 << 20)
-            .min_slope_bytes_per_sec(256.0 * 1024.0)
+            .max_slope_bytes_per_sec(256.0 * 1024.0)
             .on_alert(move |a| {
                 let _ = tx.send(a);
             })
@@ -420,7 +420,7 @@ mod steady {
                 .max_blocks(64)
                 .max_threads(0)
                 .max_fds(0)
-                .min_slope_bytes_per_sec(256.0 * 1024.0)
+                .max_slope_bytes_per_sec(256.0 * 1024.0)
                 .on_alert(on_alert)
                 .start();
             // At least 60 samples: the trend check runs on 40 full windows or more.
@@ -455,7 +455,7 @@ mod steady {
                     .manual()
                     .window(window)
                     .max_bytes(1 << 20)
-                    .min_slope_bytes_per_sec(1024.0)
+                    .max_slope_bytes_per_sec(1024.0)
                     .on_alert(|_| {})
                     .start();
                 let mut batch: Vec<Box<[u8]>> = Vec::with_capacity(tooth);

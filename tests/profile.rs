@@ -94,7 +94,7 @@ fn diff_names_the_growing_site_first() {
     let churn = diff.site_at(FILE, site_line("churn")).expect("churn site");
     assert_eq!(
         (churn.base_bytes, churn.bytes),
-        ((RING * CHURN) as u64, (RING * CHURN) as u64)
+        ((RING * CHURN) as i64, (RING * CHURN) as i64)
     );
     assert!(!churn.grew() && !churn.shrank(), "{churn:?}");
     assert!(diff.growing().all(|s| s.location() != churn.location()));
@@ -127,7 +127,7 @@ fn steady_workload_shows_no_growth() {
     let churn_line = site_line("churn");
     let site = diff.site_at(FILE, churn_line).expect("churn site");
     assert_eq!((site.delta_bytes(), site.delta_blocks()), (0, 0), "{diff}");
-    assert_eq!(site.bytes, (RING * CHURN) as u64);
+    assert_eq!(site.bytes, (RING * CHURN) as i64);
     // Nothing the workload allocates grows (libtest's main thread, waiting for the test in the
     // same process, may: it is captured too).
     assert!(
@@ -235,20 +235,14 @@ fn snapshot_table_lists_sites_biggest_first() {
     assert!(rows
         .iter()
         .any(|r| r.contains(&format!("{FILE}:{} (", site_line("churn")))));
-    assert_eq!(snap.sites()[0].bytes, 20 * ENTRY as u64, "{text}");
-    assert_eq!(
-        snap.bytes(),
-        snap.sites().iter().map(|s| s.bytes).sum::<u64>()
-    );
-    assert_eq!(
-        snap.bytes(),
-        snap.stacks().iter().map(|s| s.bytes).sum::<u64>()
-    );
+    assert_eq!(snap.sites[0].bytes, 20 * ENTRY as u64, "{text}");
+    assert_eq!(snap.bytes, snap.sites.iter().map(|s| s.bytes as i64).sum());
+    assert_eq!(snap.bytes, snap.stacks.iter().map(|s| s.bytes).sum());
     // `{:.1}` shows one row.
     let one = format!("{snap:.1}");
     assert_eq!(one.lines().filter(|l| l.contains(" (")).count(), 1, "{one}");
     // The whole stack is kept, std folded away: the site first, then its callers.
-    let stack = &snap.stacks()[0];
+    let stack = &snap.stacks[0];
     assert_eq!(stack.frames[0].line, Some(site_line("grow")), "{stack:?}");
     assert!(
         stack.frames.iter().any(|f| f
@@ -322,10 +316,10 @@ mod pprof {
         }
 
         // Values add up to the snapshot, sample by sample.
-        assert_eq!(p.sample.len(), snap.stacks().len());
+        assert_eq!(p.sample.len(), snap.stacks.len());
         let (mut blocks, mut bytes) = (0, 0);
-        for (s, stack) in p.sample.iter().zip(snap.stacks()) {
-            assert_eq!(s.value, [stack.blocks as i64, stack.bytes as i64]);
+        for (s, stack) in p.sample.iter().zip(&snap.stacks) {
+            assert_eq!(s.value, [stack.blocks, stack.bytes]);
             blocks += s.value[0];
             bytes += s.value[1];
             // Leaf first, each location the frame of the stack at the same place.
@@ -341,7 +335,7 @@ mod pprof {
                 assert_eq!(loc.line[0].line, i64::from(frame.line.unwrap_or(0)));
             }
         }
-        assert_eq!((blocks, bytes), (snap.blocks() as i64, snap.bytes() as i64));
+        assert_eq!((blocks, bytes), (snap.blocks, snap.bytes));
 
         // The growing site: a sample whose leaf is the `grow` line, with the test as a caller.
         let grow_line = site_line("grow") as i64;

@@ -17,7 +17,7 @@ use no_leak::{Config, Dimension};
 const SITES_SOURCE: &str = include_str!("sites.rs");
 
 fn quick() -> Config {
-    Config::new().settle_ms(50)
+    Config::new().settle(Duration::from_millis(50))
 }
 
 #[test]

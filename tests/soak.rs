@@ -170,23 +170,28 @@ fn a_one_time_step_is_not_a_trend() {
 #[test]
 fn slope_bound_tolerates_a_known_rate() {
     static V: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-    let r = Config::new().soak(2_000).max_slope_bytes(2.0).measure(|| {
-        let mut v = V.lock().unwrap();
-        if v.capacity() == 0 {
-            v.reserve(10_000);
-        }
-        v.push(1);
-        // The Vec's buffer is reserved: pushing allocates nothing, so leak a byte-sized box.
-        std::mem::forget(Box::new(0u8));
-    });
+    let r = Config::new()
+        .soak(2_000)
+        .max_slope_bytes_per_iteration(2.0)
+        .measure(|| {
+            let mut v = V.lock().unwrap();
+            if v.capacity() == 0 {
+                v.reserve(10_000);
+            }
+            v.push(1);
+            // The Vec's buffer is reserved: pushing allocates nothing, so leak a byte-sized box.
+            std::mem::forget(Box::new(0u8));
+        });
     assert!(!r.is_leak(), "1 B per iteration is within a 2 B bound: {r}");
 }
 
 #[test]
 fn soak_for_a_duration() {
-    let r = Config::new().soak_ms(300).measure(|| {
-        std::hint::black_box(vec![0u8; 64]);
-    });
+    let r = Config::new()
+        .soak_for(Duration::from_millis(300))
+        .measure(|| {
+            std::hint::black_box(vec![0u8; 64]);
+        });
     let soak = r.soak().unwrap();
     assert!(soak.elapsed >= Duration::from_millis(300), "{r}");
     // About 200 samples on a quiet machine; time-based sampling takes fewer when the thread is
@@ -206,7 +211,7 @@ fn attribute_soak_catches_a_slow_leak() {
 }
 
 #[test]
-#[no_leak(soak = 5000, max_slope_bytes = 0.5)]
+#[no_leak(soak = 5000, max_slope_bytes_per_iteration = 0.5)]
 fn attribute_soak_passes_a_steady_body() {
     std::hint::black_box(String::from("steady"));
 }

@@ -46,7 +46,7 @@ fn main() {
     println!("{r}\n");
     let r = Config::new()
         .name("ttl_cache_never_stops")
-        .settle_ms(250)
+        .settle(Duration::from_millis(250))
         .measure(|| {
             let c =
                 TtlCache::broken_never_stops(Duration::from_millis(5), Duration::from_millis(1));

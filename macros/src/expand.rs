@@ -6,7 +6,7 @@ use syn::spanned::Spanned;
 use syn::{Item, ItemFn, ReturnType};
 
 use crate::above::{self, Above};
-use crate::{attr, module, valid};
+use crate::{attr, module, table, valid};
 
 /// Which attribute is expanding.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -163,10 +163,7 @@ fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
     // than at the attribute.
     let call = match kind {
         Kind::Check => {
-            let setters = args.iter().flat_map(|a| &a.args).map(|a| {
-                let (key, lit) = (&a.key, a.value.literal());
-                quote!(.#key(#lit))
-            });
+            let setters = args.iter().flat_map(|a| &a.args).map(setter);
             quote! {
                 ::no_leak::__private::run_test::<#ret>(
                     #test,
@@ -184,6 +181,22 @@ fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
         #(#attrs)*
         #vis #sig {
             #call
+        }
+    }
+}
+
+/// `.key(value)`, or for a time key `.method(::core::time::Duration::from_millis(value))`, as the
+/// table says how the key is applied.
+fn setter(a: &attr::Arg) -> TokenStream {
+    let lit = a.value.literal();
+    match table::find(&a.key.to_string()).map(|t| t.apply) {
+        Some(table::Apply::Millis(method)) => {
+            let method = syn::Ident::new(method, a.key.span());
+            quote!(.#method(::core::time::Duration::from_millis(#lit)))
+        }
+        _ => {
+            let key = &a.key;
+            quote!(.#key(#lit))
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The one table of `#[no_leak(...)]` arguments: each key's name, value kind, minimum and meaning.
+//! The one table of `#[no_leak(...)]` arguments: each key's name, value kind, minimum, meaning,
+//! and how the generated code applies it to `Config`.
 //!
 //! The parser's per-key rules (which literal a key takes, its range, its minimum) and the error
 //! messages (the list of valid keys, "must be at least N") all come from [`ARGS`]. A unit test
@@ -33,12 +34,35 @@ impl Value {
     }
 }
 
+/// How the generated code applies a key's value to `Config`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Apply {
+    /// `.name(value)`: the builder method of the key's own name.
+    Method,
+    /// `.method(::core::time::Duration::from_millis(value))`: the key is a time with its unit in
+    /// its name (`settle_ms`), and the method takes a `Duration`.
+    Millis(&'static str),
+}
+
+#[cfg(test)]
+impl Apply {
+    /// The name of the `Config` method the key `name` calls.
+    pub fn method(self, name: &'static str) -> &'static str {
+        match self {
+            Apply::Method => name,
+            Apply::Millis(method) => method,
+        }
+    }
+}
+
 /// One argument of `#[no_leak(...)]`.
 #[derive(Debug)]
 pub struct Arg {
-    /// The key, equal to the `Config` builder method it calls.
+    /// The key.
     pub name: &'static str,
     pub value: Value,
+    /// How the key's value reaches `Config`: the builder method of the same name, unless a time.
+    pub apply: Apply,
     /// The smallest value allowed.
     pub min: u64,
     /// Why a smaller value is refused (completes "`name` must be at least N: ..."); empty when
@@ -54,6 +78,7 @@ const fn arg(name: &'static str, value: Value, meaning: &'static str) -> Arg {
     Arg {
         name,
         value,
+        apply: Apply::Method,
         min: 0,
         why_min: "",
         example: "5",
@@ -116,11 +141,14 @@ pub const ARGS: &[Arg] = &[
         Value::U64,
         "bound on the highest live heap within a run, above its start",
     ),
-    arg(
-        "settle_ms",
-        Value::U64,
-        "how long to poll, with back-off, for threads still on their way out before reporting",
-    ),
+    Arg {
+        apply: Apply::Millis("settle"),
+        ..arg(
+            "settle_ms",
+            Value::U64,
+            "how long to poll, with back-off, for threads still on their way out before reporting",
+        )
+    },
     Arg {
         min: 40,
         why_min: "fewer iterations cannot fit a trend (10000 is typical)",
@@ -135,6 +163,7 @@ pub const ARGS: &[Arg] = &[
         min: 10,
         why_min: "a shorter soak cannot fit a trend",
         example: "2000",
+        apply: Apply::Millis("soak_for"),
         ..arg(
             "soak_ms",
             Value::U64,
@@ -144,7 +173,7 @@ pub const ARGS: &[Arg] = &[
     Arg {
         example: "0.5",
         ..arg(
-            "max_slope_bytes",
+            "max_slope_bytes_per_iteration",
             Value::Float,
             "in soak mode, allowed trend of live bytes per iteration",
         )
@@ -212,16 +241,19 @@ mod tests {
             .collect()
     }
 
-    /// `[`warmup`](Config::warmup)` -> `warmup`.
-    fn doc_name(cell: &str) -> &str {
-        let inner = cell.strip_prefix("[`").and_then(|c| c.split_once("`]"));
-        inner.expect("a name cell as [`name`](Config::name)").0
+    /// `[`warmup`](Config::warmup)` -> (`warmup`, `warmup`): the key and the method it links to.
+    fn doc_name(cell: &str) -> (&str, &str) {
+        let inner = cell
+            .strip_prefix("[`")
+            .and_then(|c| c.split_once("`](Config::"));
+        let (name, rest) = inner.expect("a name cell as [`name`](Config::method)");
+        (name, rest.trim_end_matches(')'))
     }
 
     #[test]
     fn table_matches_the_config_docs_in_order_kind_minimum_and_meaning() {
         let rows = doc_rows();
-        let doc_names: Vec<&str> = rows.iter().map(|r| doc_name(&r[0])).collect();
+        let doc_names: Vec<&str> = rows.iter().map(|r| doc_name(&r[0]).0).collect();
         let names: Vec<&str> = ARGS.iter().map(|a| a.name).collect();
         assert_eq!(names, doc_names, "same keys in the same order");
         for (arg, row) in ARGS.iter().zip(&rows) {
@@ -235,6 +267,20 @@ mod tests {
             assert_eq!(arg.min as f64, min, "minimum of `{}`", arg.name);
             assert_eq!(arg.meaning, row[5], "meaning of `{}`", arg.name);
             assert_eq!(arg.min == 0, arg.why_min.is_empty(), "{}", arg.name);
+            let method = arg.apply.method(arg.name);
+            assert_eq!(
+                method,
+                doc_name(&row[0]).1,
+                "the method `{}` calls",
+                arg.name
+            );
+            let millis = matches!(arg.apply, Apply::Millis(_));
+            assert_eq!(
+                millis,
+                arg.name.ends_with("_ms"),
+                "a time key: {}",
+                arg.name
+            );
         }
     }
 

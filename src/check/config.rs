@@ -1,12 +1,14 @@
-//! The knobs of a leak check, as a builder. Method names equal the `#[no_leak(...)]` arguments.
+//! The knobs of a leak check, as a builder. Method names equal the `#[no_leak(...)]` arguments,
+//! but for the times: the keys `settle_ms` and `soak_ms` call `settle` and `soak_for`.
 
 /// How to check a body for leaks. Every bound defaults to 0: any net growth is a leak.
 ///
 /// # Arguments
 ///
 /// This is the one table of arguments: `#[no_leak(key = value, ...)]` takes each of them, and
-/// `Config` has a builder method of each name. The macro's own table is checked against this one
-/// by a test, so the two never drift apart. Where an environment variable is named, it sets the
+/// `Config` has a builder method of each name (the keys with a unit, `settle_ms` and `soak_ms`,
+/// call [`settle`](Config::settle) and [`soak_for`](Config::soak_for) with a `Duration`). The
+/// macro's own table is checked against this one by a test, so the two never drift apart. Where an environment variable is named, it sets the
 /// value for a whole test run (CI), overriding the default but never an argument a test wrote.
 ///
 /// | argument | value | default | minimum | environment | meaning |
@@ -20,10 +22,10 @@
 /// | [`max_tasks`](Config::max_tasks) | integer | 0 | 0 | | allowed net growth of alive tasks on watched tokio runtimes (feature `tokio`) |
 /// | [`max_mapped_bytes`](Config::max_mapped_bytes) | integer | 0 | 0 | | allowed net growth of bytes in anonymous `mmap` made outside the allocator (feature `ffi`) |
 /// | [`max_peak_bytes`](Config::max_peak_bytes) | integer | unbounded | 0 | | bound on the highest live heap within a run, above its start |
-/// | [`settle_ms`](Config::settle_ms) | integer | 1000 | 0 | `NO_LEAK_SETTLE_MS` | how long to poll, with back-off, for threads still on their way out before reporting |
+/// | [`settle_ms`](Config::settle) | integer | 1000 | 0 | `NO_LEAK_SETTLE_MS` | how long to poll, with back-off, for threads still on their way out before reporting |
 /// | [`soak`](Config::soak) | integer | off | 40 | | soak mode: this many iterations, fail on a sustained trend |
-/// | [`soak_ms`](Config::soak_ms) | integer | off | 10 | | soak mode for this many milliseconds |
-/// | [`max_slope_bytes`](Config::max_slope_bytes) | float | 0.0 | 0.0 | | in soak mode, allowed trend of live bytes per iteration |
+/// | [`soak_ms`](Config::soak_for) | integer | off | 10 | | soak mode for this many milliseconds |
+/// | [`max_slope_bytes_per_iteration`](Config::max_slope_bytes_per_iteration) | float | 0.0 | 0.0 | | in soak mode, allowed trend of live bytes per iteration |
 ///
 /// [`name`](Config::name) (builder only) sets the name the report gives; it defaults to the name
 /// of the running test (the thread's name).
@@ -48,7 +50,7 @@ pub struct Config {
     pub(crate) max_peak_bytes: Option<u64>,
     pub(crate) settle_ms: u64,
     pub(crate) name: Option<String>,
-    pub(crate) soak: Option<crate::check::soak::SoakLength>,
+    pub(crate) soak: Option<crate::longrun::soak::SoakLength>,
     pub(crate) max_slope_bytes: f64,
     /// The settings a test wrote itself (bits of [`Explicit`]): the environment does not
     /// override them.
@@ -179,9 +181,11 @@ impl Config {
     }
 
     /// How long to wait, polling with back-off, for threads on their way out (and what they free)
-    /// before a leak is reported. A passing check never waits.
-    pub fn settle_ms(mut self, ms: u64) -> Config {
-        self.settle_ms = ms;
+    /// before a leak is reported (default 1 s; whole milliseconds, a fraction rounded up). A
+    /// passing check never waits. The attribute's key is `settle_ms`, in milliseconds.
+    pub fn settle(mut self, wait: std::time::Duration) -> Config {
+        let part = u128::from(!wait.subsec_nanos().is_multiple_of(1_000_000));
+        self.settle_ms = u64::try_from(wait.as_millis() + part).unwrap_or(u64::MAX);
         self.explicit |= Explicit::SETTLE_MS;
         self
     }
@@ -195,25 +199,28 @@ impl Config {
             iterations >= 40,
             "no_leak: a soak needs at least 40 iterations (got {iterations})"
         );
-        self.soak = Some(crate::check::soak::SoakLength::Iterations(iterations));
+        self.soak = Some(crate::longrun::soak::SoakLength::Iterations(iterations));
         self
     }
 
-    /// Soak mode for a duration instead of a number of iterations.
-    pub fn soak_ms(mut self, ms: u64) -> Config {
-        assert!(ms >= 10, "no_leak: a soak needs at least 10 ms (got {ms})");
-        self.soak = Some(crate::check::soak::SoakLength::Duration(
-            std::time::Duration::from_millis(ms),
-        ));
+    /// Soak mode for a duration instead of a number of iterations (see [`soak`](Config::soak)).
+    /// Panics below 10 ms. The attribute's key is `soak_ms`, in milliseconds.
+    pub fn soak_for(mut self, length: std::time::Duration) -> Config {
+        assert!(
+            length >= std::time::Duration::from_millis(10),
+            "no_leak: a soak needs at least 10 ms (got {length:?})"
+        );
+        self.soak = Some(crate::longrun::soak::SoakLength::Duration(length));
         self
     }
 
-    /// In soak mode, the allowed trend of live heap bytes per iteration (default 0: any sustained
-    /// growth fails).
-    pub fn max_slope_bytes(mut self, bytes_per_iteration: f64) -> Config {
+    /// In soak mode, the allowed trend of live heap bytes, in bytes per iteration (default 0:
+    /// any sustained growth fails): a fitted slope above it, sustained, is a leak. Panics if
+    /// negative.
+    pub fn max_slope_bytes_per_iteration(mut self, bytes_per_iteration: f64) -> Config {
         assert!(
             bytes_per_iteration >= 0.0,
-            "no_leak: max_slope_bytes cannot be negative"
+            "no_leak: max_slope_bytes_per_iteration cannot be negative"
         );
         self.max_slope_bytes = bytes_per_iteration;
         self

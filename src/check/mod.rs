@@ -1,5 +1,6 @@
 //! One check: its configuration, the environment it runs in, the engine (warmup, measured runs,
-//! settling, the diagnostic run), soak mode and its trend fit, and the report's data.
+//! settling, the diagnostic run), the engine's side of soak mode (the soak itself is
+//! [`crate::longrun::soak`]), and the report's data.
 //!
 //! It prints nothing and decides nothing about how a test ends: that is [`crate::verdict`].
 
@@ -13,5 +14,4 @@ pub(crate) mod report;
 pub(crate) mod resources;
 pub(crate) mod settle;
 pub(crate) mod soak;
-pub(crate) mod trend;
 pub(crate) mod window;

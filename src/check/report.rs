@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use crate::check::config::Config;
 use crate::check::resources::Counts;
-use crate::check::soak::SoakReport;
 use crate::counting::census::{FdInfo, ThreadInfo};
 use crate::counting::heap::{Heap, HeapSource, Scope};
 use crate::diagnosis::sites::Site;
+use crate::longrun::soak::SoakReport;
 
 /// A measured dimension.
 #[non_exhaustive]
@@ -383,10 +383,6 @@ impl Report {
     /// Soak mode's samples and trends (see [`Config::soak`]); `None` outside soak mode.
     pub fn soak(&self) -> Option<&SoakReport> {
         self.soak.as_ref()
-    }
-
-    pub(crate) fn soak_mut(&mut self) -> Option<&mut SoakReport> {
-        self.soak.as_mut()
     }
 
     /// How many times the body ran before the diagnostic run: warmup, the first window and the

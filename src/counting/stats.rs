@@ -21,24 +21,24 @@ pub struct Stats {
     /// Live heap bytes of the whole process: allocated minus freed, every thread included (in a
     /// test binary that includes libtest's harness thread, which allocates a little as each test
     /// starts).
-    pub live_bytes: u64,
+    pub live_bytes: i64,
     /// Live heap blocks of the whole process.
-    pub live_blocks: u64,
+    pub live_blocks: i64,
     /// Everything allocated and freed since the process started (a `realloc` counts as a free
     /// plus an allocation; under the `stats_alloc` source, as stats_alloc counts it).
     pub totals: Totals,
     /// The highest `live_bytes` since process-wide peak tracking was turned on with
     /// [`track_peak`], or `None` when it is not on.
-    pub peak_bytes: Option<u64>,
+    pub peak_bytes: Option<i64>,
     /// Live OS threads (threads already exiting are not counted); `None` on an OS other than
     /// Linux, macOS and Windows.
-    pub threads: Option<usize>,
+    pub threads: Option<i64>,
     /// Open file descriptors (open handles on Windows); `None` on an OS other than Linux, macOS
     /// and Windows.
-    pub fds: Option<usize>,
+    pub fds: Option<i64>,
     /// Live bytes of anonymous `mmap` made outside the allocator (whole pages), with the cargo
     /// feature `ffi` on Linux with glibc (x86-64, aarch64); `None` elsewhere.
-    pub mapped_bytes: Option<u64>,
+    pub mapped_bytes: Option<i64>,
 }
 
 /// A snapshot of the current process: live heap bytes and blocks, allocation totals, the peak (with
@@ -52,7 +52,7 @@ pub struct Stats {
 /// ```
 /// let s = no_leak::stats();
 /// assert!(s.live_bytes > 0);
-/// assert!(s.totals.alloc_blocks >= s.live_blocks);
+/// assert!(s.totals.alloc_blocks as i64 >= s.live_blocks);
 /// # #[cfg(any(target_os = "linux", target_os = "macos", windows))]
 /// assert!(s.threads.unwrap() >= 1);
 /// ```
@@ -72,8 +72,8 @@ pub fn stats() -> Stats {
         }
         _ => Totals::default(),
     };
-    let live_bytes = totals.live_bytes().max(0) as u64;
-    let live_blocks = totals.live_blocks().max(0) as u64;
+    let live_bytes = totals.live_bytes().max(0);
+    let live_blocks = totals.live_blocks().max(0);
     let peak_bytes = (heap_source == HeapSource::NoLeak)
         .then(|| peak_state().peak())
         .flatten()
@@ -85,9 +85,9 @@ pub fn stats() -> Stats {
         live_blocks,
         totals,
         peak_bytes,
-        threads: crate::counting::census::thread_count(),
-        fds: crate::counting::census::fd_count(),
-        mapped_bytes: crate::counting::mapped::live_mapped_bytes().map(|n| n.max(0) as u64),
+        threads: crate::counting::census::thread_count().map(|n| n as i64),
+        fds: crate::counting::census::fd_count().map(|n| n as i64),
+        mapped_bytes: crate::counting::mapped::live_mapped_bytes().map(|n| n.max(0)),
     }
 }
 
@@ -195,9 +195,9 @@ impl PeakState {
         self.window = Some(window);
     }
 
-    fn peak(&self) -> Option<u64> {
+    fn peak(&self) -> Option<i64> {
         let w = self.window.as_ref()?;
-        Some((self.offset + w.peak()).max(0) as u64)
+        Some((self.offset + w.peak()).max(0))
     }
 }
 
@@ -223,11 +223,11 @@ mod tests {
         // moment (the census unchanged around the snapshot) shows agreement.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
-            let a = census::thread_ids().map(|t| t.len());
-            let f = census::fds().map(|t| t.len());
+            let a = census::thread_ids().map(|t| t.len() as i64);
+            let f = census::fds().map(|t| t.len() as i64);
             let s = stats();
-            let b = census::thread_ids().map(|t| t.len());
-            let g = census::fds().map(|t| t.len());
+            let b = census::thread_ids().map(|t| t.len() as i64);
+            let g = census::fds().map(|t| t.len() as i64);
             if a == b && f == g && (s.threads, s.fds) == (a, f) {
                 break;
             }

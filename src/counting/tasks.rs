@@ -99,7 +99,7 @@ mod watched {
 ///     rt
 /// });
 ///
-/// let report = no_leak::Config::new().settle_ms(100).measure(|| {
+/// let report = no_leak::Config::new().settle(std::time::Duration::from_millis(100)).measure(|| {
 ///     // Never ends: one more alive task on SERVICE per run.
 ///     SERVICE.spawn(std::future::pending::<()>());
 /// });

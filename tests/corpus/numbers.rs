@@ -31,7 +31,7 @@ fn box_leak_is_16_bytes_and_1_block_every_run() {
 fn forever_thread_is_one_thread_per_run_and_named() {
     let r = Config::new()
         .runs(3)
-        .settle_ms(250)
+        .settle(Duration::from_millis(250))
         .measure(spawn_forever_thread);
     assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Threads], "{r}");
     assert_eq!(r.net_threads(), Some(3), "{r}");
@@ -50,7 +50,7 @@ fn forever_thread_is_one_thread_per_run_and_named() {
 fn parked_socket_is_one_fd_per_run_and_described() {
     let r = Config::new()
         .runs(4)
-        .settle_ms(250)
+        .settle(Duration::from_millis(250))
         .measure(park_socket_in_static);
     assert!(r.exceeds(Dimension::Fds), "{r}");
     assert_eq!(r.net_fds(), Some(4), "{r}");

@@ -2,6 +2,8 @@
 //! `// leak-site` line of its pattern's module, leaked threads show where they were spawned, and
 //! a check on a shared test thread finds sites too.
 
+use std::time::Duration;
+
 use no_leak::{Config, Dimension, Report};
 
 use crate::rust_own::mem_forget::forget_vec;
@@ -9,7 +11,7 @@ use crate::threads::joined_thread::leak_on_joined_thread;
 use crate::threads::workers_stop_signal::start_worker_leaky;
 
 fn quick() -> Config {
-    Config::new().settle_ms(50)
+    Config::new().settle(Duration::from_millis(50))
 }
 
 /// The source of `file` (a path relative to the package, as `file!()` gives it).

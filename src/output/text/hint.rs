@@ -33,7 +33,10 @@ fn knobs(r: &Report, dim: Dimension) -> Vec<String> {
                 .as_ref()
                 .and_then(|s| s.bytes)
                 .map_or(0.0, |t| t.slope);
-            vec![format!("max_slope_bytes = {:.2}", slope.max(0.0) * 1.1)]
+            vec![format!(
+                "max_slope_bytes_per_iteration = {:.2}",
+                slope.max(0.0) * 1.1
+            )]
         }
         Dimension::Heap => {
             let mut v = Vec::new();

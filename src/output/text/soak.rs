@@ -5,7 +5,7 @@ use std::fmt;
 use super::numbers::size;
 use super::Out;
 use crate::check::report::Report;
-use crate::check::soak::{SoakReport, Trend};
+use crate::longrun::soak::{SoakReport, Trend};
 
 fn floors(t: &Trend) -> String {
     t.floors

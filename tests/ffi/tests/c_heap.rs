@@ -9,6 +9,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use no_leak::{Config, Dimension, Report};
 
 macro_rules! corpus {
@@ -41,7 +43,7 @@ macro_rules! corpus {
 }
 
 fn quick() -> Config {
-    Config::new().settle_ms(50)
+    Config::new().settle(Duration::from_millis(50))
 }
 
 /// The lines (1-based) marked `// leak-site` inside `mod <module> {` of this file.

@@ -247,7 +247,7 @@ fn capture_while_c_code_allocates_finishes() {
             std::process::abort();
         }
     });
-    let r = Config::new().settle_ms(50).measure(leaky_among_busy_c_code);
+    let r = Config::new().settle(Duration::from_millis(50)).measure(leaky_among_busy_c_code);
     done.send(()).unwrap();
     assert_eq!(r.exceeded(), [Dimension::Heap], "{r}");
     assert!(r.sites().iter().any(|s| s.c_heap), "{r}");

@@ -10,6 +10,7 @@
 mod common;
 
 use std::ptr;
+use std::time::Duration;
 
 use no_leak::{Config, Dimension};
 
@@ -45,7 +46,7 @@ macro_rules! corpus {
 }
 
 fn quick() -> Config {
-    Config::new().settle_ms(50)
+    Config::new().settle(Duration::from_millis(50))
 }
 
 /// `body` leaks `per_run` mapped bytes every run, in `mapped` and nowhere else; the report says

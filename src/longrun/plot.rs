@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use plotters::prelude::*;
 
-use crate::check::soak::{SoakReport, SoakSample, Trend};
+use crate::longrun::soak::{SoakReport, SoakSample, Trend};
 
 /// Where plots go: `NO_LEAK_PLOT_DIR`, else `<target>/no_leak/` when the test binary lives in a
 /// cargo target directory, else the system's temporary directory.
