@@ -339,7 +339,7 @@ pub mod report {
     pub use crate::counting::census::{FdInfo, ThreadInfo};
     pub use crate::counting::heap::{HeapSource, Scope};
     pub use crate::diagnosis::retention::{HeldBy, Holder};
-    pub use crate::diagnosis::sites::{Frame, Site}; // -- retention
+    pub use crate::diagnosis::sites::{Frame, Site};
 }
 
 /// Soak mode's results: the samples and the fitted trends (see [`Config::soak`]).

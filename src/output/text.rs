@@ -7,7 +7,7 @@ use crate::check::report::{Dimension, Report, WindowGrowth};
 use crate::check::soak::{SoakReport, Trend};
 use crate::counting::census::ThreadInfo;
 use crate::counting::heap::Scope;
-use crate::diagnosis::retention::{HeldBy, Holder}; // -- retention
+use crate::diagnosis::retention::{HeldBy, Holder};
 use crate::diagnosis::sites::{Frame, Site};
 
 fn signed(n: i64) -> String {
@@ -343,18 +343,15 @@ fn write_site(f: Out, s: &Site) -> fmt::Result {
             s.bytes, s.blocks
         )?,
     }
-    // -- retention
     if let Some(h) = &s.held_by {
         writeln!(f, "        {}", held_by(h, s.blocks))?;
     }
-    // -- end retention
     for c in &s.context {
         writeln!(f, "        from {} ({})", c.location(), c.function)?;
     }
     Ok(())
 }
 
-// -- retention
 /// At most this many blocks of a chain are named; the rest are "...".
 const MAX_VIA: usize = 3;
 
@@ -394,7 +391,6 @@ fn held_by(h: &HeldBy, site_blocks: u64) -> String {
     }
     line
 }
-// -- end retention
 
 fn write_settled(f: Out, r: &Report) -> fmt::Result {
     if r.settle_wait.is_zero() {
