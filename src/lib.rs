@@ -309,7 +309,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The layers, lowest first: backoff and rerun (utilities), counting, diagnosis, check, output, verdict, isolation,
+// The layers, lowest first: backoff (a utility), counting, diagnosis, check, output, verdict, isolation,
 // closure, monitor. Imports only point down (see ARCHITECTURE.md).
 mod backoff;
 mod check;
@@ -320,7 +320,6 @@ mod isolation;
 mod loader;
 pub mod monitor;
 mod output;
-mod rerun;
 mod verdict;
 
 pub use check::config::Config;
