@@ -378,7 +378,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The layers, lowest first: backoff and rerun (utilities), counting, diagnosis, longrun (soak,
+// The layers, lowest first: backoff and loader (utilities), counting, diagnosis, longrun (soak,
 // monitor, profiles, their trend), check, output, verdict, isolation, closure. Imports only point
 // down (see ARCHITECTURE.md).
 mod backoff;
@@ -390,7 +390,6 @@ mod isolation;
 mod loader;
 mod longrun;
 mod output;
-mod rerun;
 mod verdict;
 
 pub use check::config::Config;
@@ -411,7 +410,7 @@ pub mod report {
     pub use crate::counting::census::{FdInfo, ThreadInfo};
     pub use crate::counting::heap::{HeapSource, Scope};
     pub use crate::diagnosis::retention::{HeldBy, Holder};
-    pub use crate::diagnosis::sites::{Frame, Site}; // -- retention
+    pub use crate::diagnosis::sites::{Frame, Site};
 }
 
 /// Soak mode's results: the samples and the fitted trends (see [`Config::soak`]).

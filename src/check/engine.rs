@@ -301,12 +301,12 @@ pub(crate) fn diagnose<R>(report: &mut Report, meter: &Meter, body: &mut impl Fn
     let blocks = capture.finish();
     report.sites = crate::diagnosis::sites::group(&blocks);
     crate::diagnosis::sites::symbols_used(&report.name);
-    // -- retention: who holds each heap site's memory (a retention run in a fresh child).
-    if report.exceeds(Dimension::Heap) {
-        let runs = report.runs_before_diagnosis();
-        crate::diagnosis::retention::attach(&mut report.sites, runs);
+    // Who holds each heap site's memory is found by a run in a fresh process, which only
+    // isolation can start (for a `#[no_leak]` test): record that it is wanted, and after how many
+    // runs.
+    if report.exceeds(Dimension::Heap) && !report.sites.is_empty() {
+        report.holders_wanted = Some(report.runs_before_diagnosis());
     }
-    // -- end retention
     report.sites_note = if outcome.is_err() {
         Some("the diagnostic run panicked; sites are those live when it did".into())
     } else if report.sites.is_empty() {

@@ -4,10 +4,15 @@ use std::sync::OnceLock;
 
 use crate::counting::heap::Scope;
 
-/// Set in an isolated child process: the name of the one test it runs.
+/// Set in a child process of the test binary: its role, the one test it runs, and its result file
+/// (written and read by `isolation`; every `NO_LEAK*` variable is listed in `isolation::vars`).
 pub(crate) const CHILD_VAR: &str = "NO_LEAK_CHILD";
-/// Set in an isolated child process: where to write the verdict.
-pub(crate) const RESULT_VAR: &str = "NO_LEAK_RESULT";
+/// The suite-wide warmup runs (see [`Settings`]).
+pub(crate) const WARMUP_VAR: &str = "NO_LEAK_WARMUP";
+/// The suite-wide measured runs (see [`Settings`]).
+pub(crate) const RUNS_VAR: &str = "NO_LEAK_RUNS";
+/// The suite-wide settling time (see [`Settings`]).
+pub(crate) const SETTLE_MS_VAR: &str = "NO_LEAK_SETTLE_MS";
 
 /// Why threads, fds and tasks are not measured on a shared test thread.
 pub(crate) const SHARED_PROCESS: &str = "other tests share this process; isolate the test \
@@ -80,9 +85,9 @@ pub(crate) fn settings_from(
     var: impl Fn(&str) -> Option<std::ffi::OsString>,
 ) -> Result<Settings, String> {
     Ok(Settings {
-        warmup: whole(&var, "NO_LEAK_WARMUP", 1)?.map(|n| n as u32),
-        runs: whole(&var, "NO_LEAK_RUNS", 1)?.map(|n| n as u32),
-        settle_ms: whole(&var, "NO_LEAK_SETTLE_MS", 0)?,
+        warmup: whole(&var, WARMUP_VAR, 1)?.map(|n| n as u32),
+        runs: whole(&var, RUNS_VAR, 1)?.map(|n| n as u32),
+        settle_ms: whole(&var, SETTLE_MS_VAR, 0)?,
     })
 }
 

@@ -201,6 +201,10 @@ pub struct Report {
     pub(crate) off: bool,
     /// With the feature `ffi`: why the C heap is not counted in this process, if it is not.
     pub(crate) c_heap_not_measured: Option<&'static str>,
+    /// Set by the diagnostic run of a heap leak with sites: who holds each site's memory is
+    /// wanted, from a run (`isolation::retain`) that runs the body this many times before its
+    /// diagnostic run.
+    pub(crate) holders_wanted: Option<u32>,
 }
 
 impl Report {
@@ -232,6 +236,7 @@ impl Report {
             unmeasurable: None,
             off: false,
             c_heap_not_measured: c_heap_not_measured(),
+            holders_wanted: None,
         }
     }
 

@@ -41,17 +41,14 @@ impl Stack {
 pub(crate) struct Block {
     pub(crate) size: usize,
     pub(crate) stack: Stack,
-    // -- retention (diagnosis/retention): where the block is, and when it was captured.
     /// The block's address.
     pub(crate) addr: usize,
     /// Capture order: blocks allocated later have higher numbers (see [`next_seq`]).
     pub(crate) seq: u64,
-    // -- end retention
     /// Allocated through the C heap's `malloc` family (feature `ffi`), not the Rust allocator.
     pub(crate) c_heap: bool,
 }
 
-// -- retention (diagnosis/retention)
 /// The capture order number the next captured block gets.
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -60,7 +57,6 @@ static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
 pub(crate) fn next_seq() -> u64 {
     NEXT_SEQ.load(Ordering::SeqCst)
 }
-// -- end retention
 
 /// Live captured blocks by address. `None` while no session runs.
 static TABLE: Mutex<Option<HashMap<usize, Block>>> = Mutex::new(None);
@@ -225,7 +221,6 @@ impl Capture {
             .unwrap_or_default()
     }
 
-    // -- retention (diagnosis/retention)
     /// Runs `f` on the table of live captured blocks, with the table's lock held: while `f` runs,
     /// no thread can record an allocation or a free (they wait), so the set of blocks cannot
     /// change under `f`. What `f` allocates is counted but not captured. `f` must not take the
@@ -236,7 +231,6 @@ impl Capture {
         let empty = HashMap::new();
         f(table.as_ref().unwrap_or(&empty))
     }
-    // -- end retention
 
     /// Ends capture and returns the captured blocks still live.
     pub(crate) fn finish(self) -> Vec<Block> {

@@ -52,11 +52,9 @@ pub struct Site {
     /// The blocks came from the C heap (`malloc` and its family, feature `ffi`): `frame` is the
     /// line of the user's code that called into C.
     pub c_heap: bool,
-    // -- retention (diagnosis/retention)
     /// Who holds this site's memory (a static, a thread, a cycle, nothing), for the heap sites of a
     /// failing `#[no_leak]` test; `None` where it was not looked for.
     pub held_by: Option<crate::diagnosis::retention::HeldBy>,
-    // -- end retention
 }
 
 /// Frames of context kept under each site.

@@ -7,14 +7,16 @@ use crate::check::engine;
 use crate::check::env;
 use crate::check::outcome::Outcome;
 use crate::counting::heap::Scope;
-use crate::isolation::child;
+use crate::isolation::role::{self, Role};
+use crate::isolation::{child, retain};
 use crate::verdict::{self, Came, Kind, ShouldPanic};
 
 /// Where the test measures: here (the process is already quiet, or this is not a libtest test
 /// thread), or in a child started for it.
 enum Plan {
-    /// This process is the child started for this test: run, write the verdict, exit.
-    Child(std::path::PathBuf),
+    /// This process is a child started for this test in this role: run, write the result to this
+    /// file, exit.
+    Child(Role, &'static std::path::Path),
     /// Run in this process.
     Here,
     /// Start a child for the test with this name.
@@ -22,8 +24,8 @@ enum Plan {
 }
 
 fn plan() -> Plan {
-    if let Some(path) = child::child_result_path() {
-        return Plan::Child(path);
+    if let Some((role, path)) = role::for_this_thread() {
+        return Plan::Child(role, path);
     }
     if env::quiet_process() {
         return Plan::Here;
@@ -50,6 +52,16 @@ fn measure_here<R: Outcome>(config: &Config, body: &mut impl FnMut() -> R) -> Ca
         Ok(Err(r)) => Came::Failed(r),
         Err(payload) => Came::Panicked(payload),
     }
+}
+
+/// Measures `#[no_leak]` test `name` in this process; when a heap leak wants its sites' holders,
+/// a retain child finds them.
+fn measure_test<R: Outcome>(name: &str, config: &Config, body: &mut impl FnMut() -> R) -> Came<R> {
+    let mut came = measure_here(config, body);
+    if let Came::Measured(report) = &mut came {
+        retain::attach_holders(name, report);
+    }
+    came
 }
 
 /// Runs the test in a child process and takes its verdict.
@@ -115,19 +127,15 @@ pub fn run_test<R: Outcome>(test: TestFn, config: Config, mut body: impl FnMut()
     }
     let kind = Kind::Test(test.should_panic);
     let name = test_name();
-    // -- retention: a retention child runs the body with capture on and exits; elsewhere the
-    // diagnostic run may start one for this test.
-    if let Some((out, runs)) = crate::diagnosis::retention::child_output() {
-        crate::diagnosis::retention::run_child(runs, &out, &mut || body().failure().is_none());
-    }
-    let _retention = crate::diagnosis::retention::ForTest::enter(&name);
-    // -- end retention
     match plan() {
-        Plan::Child(path) => {
-            let ending = verdict::end(kind, &name, measure_here(&config, &mut body));
-            child::finish_child(&path, &ending.verdict)
+        Plan::Child(Role::Retain { runs }, path) => {
+            retain::run_child(runs, path, &mut || body().failure().is_none())
         }
-        Plan::Here => verdict::end(kind, &name, measure_here(&config, &mut body)).conclude(),
+        Plan::Child(Role::Verdict, path) => {
+            let ending = verdict::end(kind, &name, measure_test(&name, &config, &mut body));
+            child::finish_child(path, &ending.verdict)
+        }
+        Plan::Here => verdict::end(kind, &name, measure_test(&name, &config, &mut body)).conclude(),
         Plan::Isolate(name) => verdict::end(kind, &name, in_child::<R>(&name)).conclude(),
     }
 }
@@ -140,7 +148,12 @@ pub fn run_isolated<R: Outcome>(test: TestFn, body: impl FnOnce() -> R) -> R {
         return body();
     }
     match plan() {
-        Plan::Child(path) => {
+        // Only a `#[no_leak]` test's report asks for holders.
+        Plan::Child(Role::Retain { .. }, path) => retain::finish(
+            path,
+            &Err("only #[no_leak] tests are classified".to_string()),
+        ),
+        Plan::Child(Role::Verdict, path) => {
             let came = match catch_unwind(AssertUnwindSafe(body)) {
                 Ok(r) if r.failure().is_some() => Came::Failed(r),
                 Ok(_) => Came::FromChild(verdict::Verdict::Pass),
@@ -148,7 +161,7 @@ pub fn run_isolated<R: Outcome>(test: TestFn, body: impl FnOnce() -> R) -> R {
             };
             // An isolated test is not a leak check: it records no JSON line of its own.
             let ending = verdict::end(Kind::Closure, &test_name(), came);
-            child::finish_child(&path, &ending.verdict)
+            child::finish_child(path, &ending.verdict)
         }
         Plan::Here => body(),
         Plan::Isolate(name) => verdict::end(Kind::Closure, &name, in_child::<R>(&name)).conclude(),

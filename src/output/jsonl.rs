@@ -10,8 +10,8 @@ use std::io::Write as _;
 
 use crate::check::report::{Count, Report};
 use crate::counting::heap::Scope;
-use crate::diagnosis::retention::{HeldBy, Holder}; // -- retention
-use crate::diagnosis::sites::Frame; // -- retention
+use crate::diagnosis::retention::{HeldBy, Holder};
+use crate::diagnosis::sites::Frame;
 
 /// The variable naming the file to append to.
 pub(crate) const VAR: &str = "NO_LEAK_REPORT";
@@ -148,7 +148,6 @@ fn one_time(r: &Report) -> String {
     )
 }
 
-// -- retention
 fn frame(f: &Frame) -> String {
     format!(
         "{{\"file\":{},\"line\":{},\"function\":{}}}",
@@ -177,7 +176,6 @@ fn held_by(h: Option<&HeldBy>) -> String {
         h.blocks
     )
 }
-// -- end retention
 
 /// One line for a test whose body failed, or whose child crashed, before a report existed.
 pub(crate) fn failure_line(test: &str, outcome: &str, verdict: &str, message: &str) -> String {

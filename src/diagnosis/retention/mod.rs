@@ -5,8 +5,8 @@
 //! How. A chain to a static usually runs through blocks allocated long before the diagnostic run
 //! (a registry's `Vec` buffer from the first warmup run), which the diagnostic run's capture never
 //! saw. So after a heap leak is found, the test runs once more in a fresh child process (see
-//! [`child`]) with capture on from the body's first run: the same warmup and measured runs, then
-//! the diagnostic run. There, with every block the body made known, the scan copies the words of
+//! [`run`]; isolation starts it) with capture on from the body's first run: the same warmup and
+//! measured runs, then the diagnostic run. There, with every block the body made known, the scan copies the words of
 //! every live captured block and of every root (the writable segments of the loaded objects, each
 //! live thread's stack and thread-locals, see [`roots`]) and builds the points-to graph: a word
 //! whose value lies inside a live block is an edge, as in LeakSanitizer (see [`graph`]). Only a
@@ -37,13 +37,14 @@
 //!   thread's thread-locals (allocated by the loader, not on its stack) are not scanned.
 //! - Outside Linux, or where `process_vm_readv` is not allowed, every site is "not determined".
 
-mod child;
 mod graph;
 mod memory;
 mod roots;
+mod run;
 mod symbols;
 
-pub(crate) use child::{attach, child_output, run_child, ForTest};
+pub(crate) use memory::unsupported_here;
+pub(crate) use run::{attach, classify};
 
 use std::collections::HashMap;
 
