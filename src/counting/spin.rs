@@ -89,7 +89,7 @@ impl<T> SpinLock<T> {
 
     /// As if a thread of process `token` held the lock (tests: a thread of the parent, at a
     /// fork).
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub(crate) fn pretend_held_by(&self, token: u32) {
         self.word.store(token, Release);
     }

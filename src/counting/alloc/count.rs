@@ -33,7 +33,7 @@ pub(super) fn count<const ALLOC: bool>(ptr: *mut u8, size: usize) {
 pub(crate) fn count_c_fast<const ALLOC: bool>(size: impl FnOnce() -> usize) -> bool {
     let (v, inside) = this_thread::with(|t| (t.slot.get(), t.inside.get()));
     match slot_from(v) {
-        Some(s) if inside | HOOKS.load(Relaxed) == 0 => {
+        Some(s) if inside | HOOKS.0.load(Relaxed) == 0 => {
             s.counters.add_owned::<ALLOC>(size() as u64);
             true
         }
@@ -63,7 +63,7 @@ fn count_as<const ALLOC: bool, const C_HEAP: bool>(ptr: *mut u8, size: usize) {
         }
         None => count_slow::<ALLOC>(size),
     };
-    let hooks = HOOKS.load(Relaxed);
+    let hooks = HOOKS.0.load(Relaxed);
     if hooks != 0 {
         if ALLOC {
             hooks_on_alloc(hooks, slot, ptr, size, C_HEAP);

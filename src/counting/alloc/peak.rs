@@ -49,7 +49,7 @@ impl ThreadPeak {
         }
         slot.peak_on.store(true, Relaxed);
         THREAD_PEAK_WINDOWS.fetch_add(1, SeqCst);
-        HOOKS.fetch_or(PEAK_THREADS, SeqCst);
+        HOOKS.0.fetch_or(PEAK_THREADS, SeqCst);
         Some(ThreadPeak { slot })
     }
 
@@ -70,10 +70,10 @@ impl Drop for ThreadPeak {
     fn drop(&mut self) {
         self.slot.peak_on.store(false, Relaxed);
         if THREAD_PEAK_WINDOWS.fetch_sub(1, SeqCst) == 1 {
-            HOOKS.fetch_and(!PEAK_THREADS, SeqCst);
+            HOOKS.0.fetch_and(!PEAK_THREADS, SeqCst);
             // A window opened between the decrement and the clear keeps its bit.
             if THREAD_PEAK_WINDOWS.load(SeqCst) > 0 {
-                HOOKS.fetch_or(PEAK_THREADS, SeqCst);
+                HOOKS.0.fetch_or(PEAK_THREADS, SeqCst);
             }
         }
     }
@@ -94,6 +94,7 @@ impl PeakWindow {
         };
         // Only one window at a time owns the peak counters (a nested check sees no peak).
         let owner = HOOKS
+            .0
             .fetch_update(SeqCst, SeqCst, |h| (h & PEAK_BITS == 0).then_some(h | bit))
             .is_ok();
         PeakWindow { owner }
@@ -120,7 +121,7 @@ impl PeakWindow {
 impl Drop for PeakWindow {
     fn drop(&mut self) {
         if self.owner {
-            HOOKS.fetch_and(!PEAK_BITS, SeqCst);
+            HOOKS.0.fetch_and(!PEAK_BITS, SeqCst);
         }
     }
 }
