@@ -24,12 +24,14 @@ pub(super) fn track_thread(slot: &Slot) {
 }
 
 /// The process-peak hook, for an allocation of `size` bytes on a thread the window covers.
+#[inline]
 pub(super) fn process_alloc(size: usize) {
     let live = LIVE.fetch_add(size as i64, Relaxed) + size as i64;
     PEAK.fetch_max(live, Relaxed);
 }
 
 /// The process-peak hook, for a free of `size` bytes on a thread the window covers.
+#[inline]
 pub(super) fn process_free(size: usize) {
     LIVE.fetch_sub(size as i64, Relaxed);
 }

@@ -56,11 +56,13 @@ impl Slot {
     }
 
     /// The slot's counters: what its owners allocated and freed themselves.
+    #[inline]
     fn read(&self) -> Totals {
         self.counters.read()
     }
 
     /// The owner's reading: its counters, with the credits as frees.
+    #[inline]
     pub(super) fn own(&self) -> Totals {
         let mut t = self.read();
         t.free_bytes = t.free_bytes.wrapping_add(self.credit.bytes.load(Relaxed));
@@ -69,11 +71,13 @@ impl Slot {
     }
 
     /// Another thread freed a block of `size` bytes that this slot's owner allocated.
+    #[inline]
     pub(super) fn credit(&self, size: usize) {
         self.credit.bytes.fetch_add(size as u64, Relaxed);
         self.credit.blocks.fetch_add(1, Relaxed);
     }
 
+    #[inline]
     pub(super) fn index(&self) -> u32 {
         let base = SLOT_TABLE.as_ptr() as usize;
         ((self as *const Slot as usize - base) / std::mem::size_of::<Slot>()) as u32

@@ -47,6 +47,7 @@ impl Counters {
         blocks.fetch_add(1, Relaxed);
     }
 
+    #[inline]
     pub(super) fn read(&self) -> Totals {
         Totals {
             alloc_bytes: self.alloc_bytes.load(Relaxed),
@@ -71,6 +72,7 @@ pub struct Totals {
 }
 
 impl Totals {
+    #[inline]
     pub(super) fn add(&mut self, o: Totals) {
         self.alloc_bytes = self.alloc_bytes.wrapping_add(o.alloc_bytes);
         self.alloc_blocks = self.alloc_blocks.wrapping_add(o.alloc_blocks);
@@ -79,11 +81,13 @@ impl Totals {
     }
 
     /// Live bytes: allocated minus freed.
+    #[inline]
     pub fn live_bytes(&self) -> i64 {
         self.alloc_bytes.wrapping_sub(self.free_bytes) as i64
     }
 
     /// Live blocks: allocated minus freed.
+    #[inline]
     pub fn live_blocks(&self) -> i64 {
         self.alloc_blocks.wrapping_sub(self.free_blocks) as i64
     }

@@ -22,6 +22,7 @@ const FILTER_BITS: u32 = 16;
 const OWNER_BITS: u32 = 16;
 const _: () = assert!(SLOTS < 1 << OWNER_BITS);
 
+#[inline]
 pub(super) fn hash(addr: usize) -> u64 {
     (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
@@ -37,6 +38,7 @@ impl Filter {
         Filter([const { AtomicU8::new(0) }; 1 << FILTER_BITS])
     }
 
+    #[inline]
     fn byte(&self, h: u64) -> &AtomicU8 {
         &self.0[(h >> (64 - FILTER_BITS)) as usize]
     }
@@ -44,11 +46,13 @@ impl Filter {
     /// Whether a block with hash `h` may be remembered. A free on another thread is ordered after
     /// the allocation it frees (the block was handed over), so it sees the increment made when
     /// the block was remembered, or a later value, which stays non-zero while the entry lives.
+    #[inline]
     pub(super) fn may_hold(&self, h: u64) -> bool {
         self.byte(h).load(Relaxed) != 0
     }
 
     /// Under the lock. Returns true if the byte is (now) stuck at 255.
+    #[inline]
     fn add(&self, h: u64) -> bool {
         let b = self.byte(h);
         let v = b.load(Relaxed);
@@ -59,6 +63,7 @@ impl Filter {
     }
 
     /// Under the lock.
+    #[inline]
     fn sub(&self, h: u64) {
         let b = self.byte(h);
         let v = b.load(Relaxed);
@@ -90,10 +95,12 @@ const EMPTY: Entry = Entry {
 };
 
 impl Entry {
+    #[inline]
     fn owner(self) -> u32 {
         (self.size_owner & ((1 << OWNER_BITS) - 1)) as u32
     }
 
+    #[inline]
     fn size(self) -> usize {
         (self.size_owner >> OWNER_BITS) as usize
     }
@@ -135,6 +142,7 @@ impl Table {
         }
     }
 
+    #[inline]
     fn places(&mut self) -> &mut [Entry] {
         if self.cap == 0 {
             return &mut [];
@@ -145,10 +153,12 @@ impl Table {
         unsafe { std::slice::from_raw_parts_mut(self.entries, self.cap) }
     }
 
+    #[inline]
     fn home(&self, addr: usize) -> usize {
         (hash(addr) >> (64 - self.cap.trailing_zeros())) as usize
     }
 
+    #[inline]
     fn find(&mut self, addr: usize) -> Option<usize> {
         if self.cap == 0 {
             return None;
@@ -167,6 +177,7 @@ impl Table {
 
     /// Puts `e` in the first empty place of its probe sequence (the table has room, `e.addr` is
     /// not in it).
+    #[inline]
     fn place(&mut self, e: Entry) {
         let mask = self.cap - 1;
         let mut i = self.home(e.addr);
@@ -179,6 +190,7 @@ impl Table {
 
     /// Makes room for one more entry, growing if the load would pass 1/2. False if the table is
     /// at `max_cap` or `System` has no memory.
+    #[inline]
     fn make_room(&mut self) -> bool {
         if (self.len + 1) * 2 <= self.cap {
             return true;
@@ -219,6 +231,7 @@ impl Table {
     }
 
     /// Remembers a block. False if it cannot (table full, or a size too large to pack).
+    #[inline]
     pub(crate) fn insert(&mut self, addr: usize, size: usize, owner: u32) -> bool {
         if (size as u64) >> (64 - OWNER_BITS) != 0 {
             return false;
@@ -247,6 +260,7 @@ impl Table {
     }
 
     /// Forgets a block: its (owner, size) if it was remembered.
+    #[inline]
     pub(crate) fn remove(&mut self, addr: usize) -> Option<(u32, usize)> {
         let i = self.find(addr)?;
         let e = self.places()[i];
@@ -256,6 +270,7 @@ impl Table {
 
     /// Removes the entry at `hole`, shifting later entries of the same run back so that every
     /// entry stays reachable from its home place.
+    #[inline]
     fn remove_at(&mut self, mut hole: usize) {
         let mask = self.cap - 1;
         let gone = self.places()[hole];
@@ -295,6 +310,7 @@ impl Table {
         }
     }
 
+    #[inline]
     fn after_removal(&mut self) {
         if self.len == 0 && self.saturated {
             self.filter.clear();
