@@ -17,8 +17,8 @@
 //! also in `mapped`, and a thread that is spawned and joined leaves nothing at any moment.
 //!
 //! The table's storage is one mapping made with the raw system call on first use, never grown or
-//! freed; it is guarded by a spin lock, under which nothing allocates or takes another lock. The
-//! lock word holds the pid of the process that took it: a fork child finds a lock a thread of its
+//! freed; it is guarded by the counting layer's spin lock ([`spin`](crate::counting::spin)),
+//! under which nothing allocates or takes another lock. A fork child finds a lock a thread of its
 //! parent held at the fork, and takes it over (that thread does not exist in the child).
 //!
 //! [`inside`]: crate::counting::inner::inside
@@ -108,6 +108,10 @@ pub(crate) mod table {
         /// far piece of a split): the count is low by this much.
         pub(crate) lost: u64,
     }
+
+    // SAFETY: `slots` is storage the table uses alone (`attach`'s contract), so moving the table
+    // to another thread moves the storage with it.
+    unsafe impl Send for Table {}
 
     impl Table {
         /// A table with no storage yet: every insertion fails until [`Table::attach`].

@@ -15,6 +15,7 @@ pub(crate) mod heap;
 pub(crate) mod inner;
 pub(crate) mod mapped;
 pub(crate) mod remote;
+pub(crate) mod spin;
 pub(crate) mod stats;
 pub(crate) mod tasks;
 pub(crate) mod this_thread;

@@ -5,13 +5,13 @@
 //! given the freed addresses, and record them, before this call has taken them off the table. A
 //! plain `mmap` gets fresh addresses and records them after its system call.
 
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use libc::{c_int, c_long, c_void, off_t, size_t, stack_t};
 
 use super::table::{Range, Table};
 use crate::counting::inner::inside;
+use crate::counting::spin::SpinLock;
 
 /// Ranges the table holds at most: 2^18 (4 MiB of address space, of which only the pages the
 /// table has filled are ever touched).
@@ -21,17 +21,11 @@ const SLOTS: usize = 1 << 18;
 static LIVE: AtomicI64 = AtomicI64::new(0);
 /// Calls of this `mmap`: proof that the binary's `mmap` is this one.
 static SEEN: AtomicU64 = AtomicU64::new(0);
-/// 0 when free, else the pid of the process whose thread holds it.
-static LOCK: AtomicU32 = AtomicU32::new(0);
 /// 0: storage not mapped yet; 1: mapped; 2: the map failed (nothing can be counted).
 static STORAGE: AtomicU8 = AtomicU8::new(0);
 
-struct Shared(UnsafeCell<Table>);
-
-// SAFETY: the table is read and written only by the thread that holds `LOCK` (`with_table`).
-unsafe impl Sync for Shared {}
-
-static TABLE: Shared = Shared(UnsafeCell::new(Table::empty()));
+/// The table, behind the counting layer's spin lock (which a fork child takes over).
+static TABLE: SpinLock<Table> = SpinLock::new(Table::empty());
 
 /// The page size (from the auxiliary vector, which needs no allocation even before `main`).
 fn page() -> usize {
@@ -55,46 +49,15 @@ fn span(start: usize, len: size_t) -> (usize, usize) {
     (start, start.saturating_add(len))
 }
 
-/// Takes the lock. Spins (yielding to the scheduler after a while): maps are rare and the lock
-/// is held for one system call at most. A lock left held by a thread of the parent process at a
-/// `fork` is taken over: that thread does not exist in the child.
-fn lock() {
-    // SAFETY: getpid has no preconditions (a system call; it allocates nothing).
-    let me = unsafe { libc::getpid() } as u32;
-    let mut spins = 0u32;
-    loop {
-        match LOCK.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(holder) if holder != 0 && holder != me => {
-                let stolen =
-                    LOCK.compare_exchange(holder, me, Ordering::Acquire, Ordering::Relaxed);
-                if stolen.is_ok() {
-                    return;
-                }
-            }
-            Err(_) => {}
-        }
-        spins += 1;
-        if spins < 64 {
-            core::hint::spin_loop();
-        } else {
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
-        }
-    }
-}
-
-/// Runs `f` on the table with the lock held; the first call maps the table's storage.
+/// Runs `f` on the table with the lock held; the first call maps the table's storage. The lock
+/// spins (yielding to the scheduler after a while): maps are rare and the lock is held for one
+/// system call at most.
 fn with_table<T>(f: impl FnOnce(&mut Table) -> T) -> T {
-    lock();
-    // SAFETY: the lock is held, so no other thread touches the table until it is released below.
-    let table = unsafe { &mut *TABLE.0.get() };
+    let mut table = TABLE.lock();
     if STORAGE.load(Ordering::Relaxed) == 0 {
-        attach_storage(table);
+        attach_storage(&mut table);
     }
-    let out = f(table);
-    LOCK.store(0, Ordering::Release);
-    out
+    f(&mut table)
 }
 
 /// Maps the table's storage with the raw system call: no allocator, no interposer, never freed.

@@ -307,7 +307,7 @@ fn a_fork_child_maps_even_with_the_lock_left_held_by_its_parent() {
     if pid == 0 {
         // As if a thread of the parent held the lock at the fork.
         // SAFETY: getppid has no preconditions.
-        LOCK.store(unsafe { libc::getppid() } as u32, Ordering::Relaxed);
+        TABLE.pretend_held_by(unsafe { libc::getppid() } as u32);
         let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
         // SAFETY: a fresh map at an address the kernel picks, unmapped below.
         let p = unsafe { mmap(core::ptr::null_mut(), MIB, libc::PROT_READ, flags, -1, 0) };
