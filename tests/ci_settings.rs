@@ -1,21 +1,30 @@
 //! What a CI run sees: suite-wide settings from the environment, GitHub annotations, JSON lines
 //! whose verdict is libtest's, and the calling-thread scope note written once at exit. Each test
-//! runs this test binary again on a test of the `subjects` module, with `NO_LEAK_CI_META=1` and
-//! the environment under test, and asserts on what it printed or wrote. Without the gate the
-//! subjects pass at once.
+//! runs this test binary again on a test of the `subjects` module, with `NO_LEAK_CI_META=1`,
+//! `--include-ignored` and the environment under test, and asserts on what it printed or wrote.
+//! The subjects that only mean something under a driver are `#[ignore]`d with the name of the
+//! test that runs them; run without `NO_LEAK_CI_META` (as by `cargo test -- --include-ignored`),
+//! they fail at once and name that test.
 
 use std::process::{Command, Output};
 
 const GATE: &str = "NO_LEAK_CI_META";
 
-fn gated() -> bool {
-    std::env::var_os(GATE).is_some()
+/// Fails unless a driver test of this file runs the calling subject (it sets [`GATE`]), saying
+/// which test to run instead.
+#[track_caller]
+fn fixture(driver: &str) {
+    assert!(
+        std::env::var_os(GATE).is_some(),
+        "a fixture: `{driver}` runs it with {GATE}=1 and the environment under test, and checks \
+         what it prints; run that test instead"
+    );
 }
 
 /// Runs this binary on the test `name` alone, outside nextest, with `envs`.
 fn run(name: &str, extra: &[&str], envs: &[(&str, &str)]) -> (Output, String) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([name, "--exact"])
+    cmd.args([name, "--exact", "--include-ignored"])
         .args(extra)
         .env(GATE, "1")
         .env("RUST_BACKTRACE", "0")
@@ -36,43 +45,44 @@ fn run(name: &str, extra: &[&str], envs: &[(&str, &str)]) -> (Output, String) {
     (out, text)
 }
 
-/// The tests the others run.
+/// The tests the others run: fixtures, `#[ignore]`d, and two tests that also pass on their own.
 mod subjects {
-    use super::gated;
+    use super::fixture;
     use no_leak::no_leak;
 
-    /// Leaks one box per run, when gated.
+    /// Leaks one box per run.
     #[test]
+    #[ignore = "fixture: run by `github_actions_get_an_annotation_at_the_leaking_line` and `no_annotation_outside_github_actions`"]
     #[no_leak]
     fn leaks_a_box() {
-        if gated() {
-            std::mem::forget(Box::new(7u64)); // the annotated line
-        }
+        fixture("github_actions_get_an_annotation_at_the_leaking_line");
+        std::mem::forget(Box::new(7u64)); // the annotated line
     }
 
-    /// Says how many runs and warmup runs it was given, when gated.
+    /// Says how many runs and warmup runs it was given.
     #[test]
+    #[ignore = "fixture: run by `environment_sets_warmup_and_runs_for_tests_that_did_not` and `a_bad_environment_value_fails_with_the_reason`"]
     #[no_leak]
     fn counts_its_runs() {
         use std::sync::atomic::{AtomicU32, Ordering};
         static CALLS: AtomicU32 = AtomicU32::new(0);
-        if gated() {
-            println!("call {}", CALLS.fetch_add(1, Ordering::SeqCst) + 1);
-        }
+        fixture("environment_sets_warmup_and_runs_for_tests_that_did_not");
+        println!("call {}", CALLS.fetch_add(1, Ordering::SeqCst) + 1);
     }
 
     /// Writes its own runs: the environment must not override them.
     #[test]
+    #[ignore = "fixture: run by `environment_never_overrides_a_tests_own_arguments`"]
     #[no_leak(runs = 2, warmup = 1)]
     fn counts_its_own_runs() {
         use std::sync::atomic::{AtomicU32, Ordering};
         static CALLS: AtomicU32 = AtomicU32::new(0);
-        if gated() {
-            println!("call {}", CALLS.fetch_add(1, Ordering::SeqCst) + 1);
-        }
+        fixture("environment_never_overrides_a_tests_own_arguments");
+        println!("call {}", CALLS.fetch_add(1, Ordering::SeqCst) + 1);
     }
 
-    /// Leaks, and says so with `should_panic`: libtest passes it.
+    /// Leaks, and says so with `should_panic`: libtest passes it, here and under
+    /// `json_verdict_is_what_libtest_decided_for_should_panic`.
     #[test]
     #[no_leak]
     #[should_panic(expected = "leaked heap")]
@@ -80,7 +90,8 @@ mod subjects {
         std::mem::forget(Box::new(1u8));
     }
 
-    /// A passing closure check on a shared test thread (the scope note's case).
+    /// A passing closure check on a shared test thread (the scope note's case), here and under
+    /// `scope_note_comes_once_at_exit_and_never_splits_a_test_line`.
     #[test]
     fn checks_on_a_shared_thread() {
         no_leak::check(|| drop(vec![0u8; 16]));

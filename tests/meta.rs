@@ -1,20 +1,29 @@
 //! Tests of what a failing `#[no_leak]` test looks like from the outside: they run this test
-//! binary again, with `NO_LEAK_META=1`, on tests of the `gated` module, and assert on its exit
-//! status and output. Without `NO_LEAK_META` the gated tests return at once, so a normal run of
-//! this binary passes.
+//! binary again, with `NO_LEAK_META=1` and `--include-ignored`, on the fixtures of the `gated`
+//! module, and assert on its exit status and output. The fixtures fail on purpose, so they are
+//! `#[ignore]`d with the name of the test that runs them; run without `NO_LEAK_META` (as by
+//! `cargo test -- --include-ignored`), a fixture fails at once and names that test.
 
 use std::process::{Command, Output};
 
 const GATE: &str = "NO_LEAK_META";
 
-fn gated() -> bool {
-    std::env::var_os(GATE).is_some()
+/// Fails unless a driver test of this file runs the calling fixture (it sets [`GATE`]), saying
+/// which test to run instead.
+#[track_caller]
+fn fixture(driver: &str) {
+    assert!(
+        std::env::var_os(GATE).is_some(),
+        "a fixture that fails on purpose: `{driver}` runs it with {GATE}=1 and checks how it \
+         fails; run that test instead"
+    );
 }
 
-/// Runs this test binary on `args`, gated tests enabled, outside nextest.
+/// Runs this test binary on `args`, fixtures included, outside nextest.
 fn run(args: &[&str], envs: &[(&str, &str)]) -> (Output, String) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(args)
+        .arg("--include-ignored")
         .env(GATE, "1")
         .env("RUST_BACKTRACE", "0")
         .env_remove("NEXTEST")
@@ -36,9 +45,10 @@ fn run_one(name: &str, envs: &[(&str, &str)]) -> (Output, String) {
     run(&[name, "--exact", "--test-threads=1"], envs)
 }
 
-/// Tests that fail on purpose when `NO_LEAK_META` is set.
+/// Fixtures: tests that fail on purpose, each run by the driver test its `#[ignore]` names
+/// (and all of them by `same_numbers_in_every_mode` and `json_lines_one_per_test_in_parallel`).
 mod gated {
-    use super::gated;
+    use super::fixture;
     use no_leak::no_leak;
     use std::sync::Mutex;
 
@@ -47,81 +57,80 @@ mod gated {
     pub struct MyError(pub u32);
 
     #[test]
+    #[ignore = "fixture: run by `crashed_child_is_reported_with_its_signal`"]
     #[no_leak]
     fn aborts() {
-        if gated() {
-            std::process::abort();
-        }
+        fixture("crashed_child_is_reported_with_its_signal");
+        std::process::abort();
     }
 
     #[test]
+    #[ignore = "fixture: run by `child_that_exits_without_a_verdict_is_reported`"]
     #[no_leak]
     fn exits_early() {
-        if gated() {
-            std::process::exit(3);
-        }
+        fixture("child_that_exits_without_a_verdict_is_reported");
+        std::process::exit(3);
     }
 
     #[test]
+    #[ignore = "fixture: run by `err_result_fails_with_that_error`"]
     #[no_leak]
     fn returns_err() -> Result<(), MyError> {
-        if gated() {
-            return Err(MyError(7));
-        }
-        Ok(())
+        fixture("err_result_fails_with_that_error");
+        Err(MyError(7))
     }
 
     #[test]
+    #[ignore = "fixture: run by `body_panic_keeps_its_message_and_location`"]
     #[no_leak]
     fn panics_with_location() {
-        if gated() {
-            panic!("body says no");
-        }
+        fixture("body_panic_keeps_its_message_and_location");
+        panic!("body says no");
     }
 
     static FILES: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
 
     #[test]
+    #[ignore = "fixture: run by `report_layout` and `json_lines_from_many_processes_at_once`"]
     #[no_leak(settle_ms = 300)]
     fn leaks_everything() {
-        if gated() {
-            Box::leak(vec![0u8; 24].into_boxed_slice());
-            std::thread::Builder::new()
-                .name("meta-sleeper".into())
-                .spawn(|| loop {
-                    std::thread::park();
-                })
-                .unwrap();
-            FILES
-                .lock()
-                .unwrap()
-                .push(std::fs::File::open("Cargo.toml").unwrap());
-        }
+        fixture("report_layout");
+        Box::leak(vec![0u8; 24].into_boxed_slice());
+        std::thread::Builder::new()
+            .name("meta-sleeper".into())
+            .spawn(|| loop {
+                std::thread::park();
+            })
+            .unwrap();
+        FILES
+            .lock()
+            .unwrap()
+            .push(std::fs::File::open("Cargo.toml").unwrap());
     }
 
     #[test]
+    #[ignore = "fixture: run by `same_numbers_in_every_mode` and `no_leak_off_runs_bodies_once_and_says_so_once`"]
     #[no_leak]
     fn leaks_a_box() {
-        if gated() {
-            Box::leak(Box::new(5u64));
-        }
+        fixture("same_numbers_in_every_mode");
+        Box::leak(Box::new(5u64));
     }
 
     /// Busy neighbours: allocate, leak, spawn threads and open files while other tests measure.
     #[test]
+    #[ignore = "fixture: run by `same_numbers_in_every_mode`"]
     fn noisy_neighbour_1() {
         noise();
     }
 
     #[test]
+    #[ignore = "fixture: run by `same_numbers_in_every_mode`"]
     fn noisy_neighbour_2() {
         noise();
     }
 
     fn noise() {
-        if !gated() {
-            return;
-        }
+        fixture("same_numbers_in_every_mode");
         let end = std::time::Instant::now() + std::time::Duration::from_millis(700);
         let mut keep = Vec::new();
         while std::time::Instant::now() < end {

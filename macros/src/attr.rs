@@ -21,6 +21,19 @@ pub struct Arg {
 #[derive(Clone, Default)]
 pub struct Args {
     pub args: Vec<Arg>,
+    /// `crate = path`, not a `Config` key (see [`table::CRATE`]).
+    pub krate: Option<Krate>,
+}
+
+/// `crate = path`: the path the generated code names no_leak by.
+#[derive(Clone)]
+pub struct Krate {
+    /// The `crate` key as written (for spans).
+    pub key: syn::Ident,
+    /// The path, as written (a string's content spanned at the string).
+    pub path: TokenStream,
+    /// Its names, without a leading `::`, to recognise `#[<path>::no_leak]`.
+    pub segments: Vec<String>,
 }
 
 impl Args {
@@ -33,36 +46,201 @@ impl Args {
             .filter(|b| !args.iter().any(|a| a.key == b.key));
         let missing: Vec<Arg> = missing.cloned().collect();
         args.extend(missing);
-        Args { args }
+        let krate = self.krate.clone().or_else(|| base.krate.clone());
+        Args { args, krate }
+    }
+}
+
+/// The path the generated code names no_leak by: `crate = path`, or `::no_leak`.
+pub fn krate(args: &Option<Args>) -> TokenStream {
+    match args.as_ref().and_then(|a| a.krate.as_ref()) {
+        Some(k) => k.path.clone(),
+        None => quote::quote!(::no_leak),
     }
 }
 
 /// Parses the attribute's arguments, collecting every error (one per faulty argument).
 pub fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
+    parse_as(tokens, false)
+}
+
+/// `#[no_leak::isolated]` takes no arguments but `crate = path`.
+pub fn parse_isolated(tokens: TokenStream) -> Result<Args, syn::Error> {
+    parse_as(tokens, true)
+}
+
+fn parse_as(tokens: TokenStream, isolated: bool) -> Result<Args, syn::Error> {
     let mut flat = Vec::new();
     flatten(tokens, &mut flat);
     let (pieces, commas) = split_at_commas(flat);
 
     let mut args = Args::default();
     let mut errors = Vec::new();
+    // What `#[no_leak::isolated]` does not take, from its first token to its last.
+    let mut refused: Vec<TokenTree> = Vec::new();
     let last = pieces.len() - 1;
     for (i, piece) in pieces.iter().enumerate() {
         if piece.is_empty() {
             // Nothing at all, or a trailing comma, is fine; an empty slot before a comma is not.
             if i < last {
+                let expected = if isolated {
+                    "`crate = <path>`"
+                } else {
+                    "`key = <integer>`"
+                };
                 errors.push(syn::Error::new(
                     commas[i],
-                    "unexpected `,`: expected `key = <integer>` before it",
+                    format!("unexpected `,`: expected {expected} before it"),
                 ));
             }
             continue;
         }
-        match parse_arg(piece, &args) {
-            Ok(arg) => args.args.push(arg),
-            Err(e) => errors.push(e),
+        if is_crate_key(piece) {
+            match parse_crate(piece, &args) {
+                Ok(k) => args.krate = Some(k),
+                Err(e) => errors.push(e),
+            }
+        } else if isolated {
+            refused.extend(piece.iter().cloned());
+        } else {
+            match parse_arg(piece, &args) {
+                Ok(arg) => args.args.push(arg),
+                Err(e) => errors.push(e),
+            }
         }
     }
+    if !refused.is_empty() {
+        errors.insert(
+            0,
+            error_over(
+                &refused,
+                format!(
+                    "#[no_leak::isolated] takes no arguments but `{} = <path>`; to measure with \
+                     warmup, runs and bounds, use #[no_leak(...)] instead",
+                    table::CRATE
+                ),
+            ),
+        );
+    }
     combine(errors).map(|()| args)
+}
+
+/// `crate ...`: the one argument that is not a key of the table.
+fn is_crate_key(piece: &[TokenTree]) -> bool {
+    matches!(piece.first(), Some(TokenTree::Ident(i)) if i == table::CRATE)
+}
+
+/// `crate = path`, or `crate = "path"` as serde and tokio write it.
+fn parse_crate(piece: &[TokenTree], earlier: &Args) -> syn::Result<Krate> {
+    let TokenTree::Ident(key) = &piece[0] else {
+        unreachable!("is_crate_key")
+    };
+    if earlier.krate.is_some() {
+        return Err(syn::Error::new(
+            key.span(),
+            format!("duplicate argument `{key}`: it is already given earlier in this attribute"),
+        ));
+    }
+    let value = value_tokens(piece, key, "<path>", table::CRATE_MEANING)?;
+    let example = table::CRATE_EXAMPLE;
+    let found = match value {
+        [] => {
+            return Err(syn::Error::new(
+                piece[1].span(),
+                format!("`{key}` needs a path after `=`, e.g. `{key} = {example}`"),
+            ))
+        }
+        [TokenTree::Literal(l)] => match syn::Lit::new(l.clone()) {
+            syn::Lit::Str(s) => {
+                let written = s.value();
+                let tokens: Option<Vec<TokenTree>> = written.parse::<TokenStream>().ok().map(|t| {
+                    t.into_iter()
+                        .map(|mut tt| {
+                            tt.set_span(l.span());
+                            tt
+                        })
+                        .collect()
+                });
+                return match tokens.as_deref().map(path_segments) {
+                    Some(Ok(segments)) if !segments.is_empty() => Ok(Krate {
+                        key: key.clone(),
+                        path: tokens_of(tokens.as_deref().unwrap_or_default()),
+                        segments,
+                    }),
+                    _ => Err(syn::Error::new(
+                        l.span(),
+                        format!(
+                            "`{key}` takes a path, e.g. `{key} = {example}`; \"{written}\" is not one"
+                        ),
+                    )),
+                };
+            }
+            syn::Lit::Int(_) | syn::Lit::Float(_) => "a number",
+            _ => "a literal",
+        },
+        [TokenTree::Group(_), ..] => "a group",
+        _ => "",
+    };
+    if !found.is_empty() {
+        return Err(error_over(
+            value,
+            format!("`{key}` takes a path, e.g. `{key} = {example}`; found {found}"),
+        ));
+    }
+    let segments = path_segments(value)?;
+    Ok(Krate {
+        key: key.clone(),
+        path: tokens_of(value),
+        segments,
+    })
+}
+
+/// The names of a path written as tokens (`a::b`, `::a::b`, `crate::a`), or an error at the first
+/// token that does not belong in one.
+fn path_segments(tokens: &[TokenTree]) -> syn::Result<Vec<String>> {
+    let example = table::CRATE_EXAMPLE;
+    let is_colons = |i: usize| is_punct(tokens.get(i), ':') && is_punct(tokens.get(i + 1), ':');
+    let mut segments = Vec::new();
+    let mut at = if is_colons(0) { 2 } else { 0 };
+    loop {
+        match tokens.get(at) {
+            Some(TokenTree::Ident(i)) => segments.push(i.to_string()),
+            Some(other) => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    format!("expected a name in the path, found `{other}`; write a path such as `{example}`"),
+                ))
+            }
+            None => {
+                let colons = &tokens[tokens.len().saturating_sub(2)..];
+                return Err(error_over(
+                    colons,
+                    format!("the path ends in `::`: write a name after it, as in `{example}`"),
+                ));
+            }
+        }
+        at += 1;
+        match tokens.get(at) {
+            None => return Ok(segments),
+            Some(_) if is_colons(at) => at += 2,
+            Some(next @ (TokenTree::Ident(_) | TokenTree::Literal(_))) => {
+                return Err(syn::Error::new(
+                    next.span(),
+                    format!("expected `,` before `{next}`: arguments are separated by commas"),
+                ))
+            }
+            Some(other) => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    format!(
+                        "expected `::` or `,` after `{}`, found `{other}`; `crate` takes a plain \
+                         path such as `{example}`",
+                        segments.last().expect("one name read")
+                    ),
+                ))
+            }
+        }
+    }
 }
 
 /// Tokens that came through a `macro_rules!` fragment (`$n:literal`, `$e:expr`) arrive wrapped in
@@ -114,7 +292,7 @@ fn parse_arg(piece: &[TokenTree], earlier: &Args) -> syn::Result<Arg> {
             format!("duplicate argument `{key}`: it is already given earlier in this attribute"),
         ));
     }
-    let tokens = value_tokens(piece, &key, spec)?;
+    let tokens = value_tokens(piece, &key, spec.value.placeholder(), spec.meaning)?;
     let value = value::read(spec, piece[1].span(), tokens)?;
     Ok(Arg { key, value })
 }
@@ -174,17 +352,14 @@ fn unknown_key(key: &syn::Ident) -> syn::Error {
 fn value_tokens<'a>(
     piece: &'a [TokenTree],
     key: &syn::Ident,
-    spec: &table::Arg,
+    placeholder: &str,
+    meaning: &str,
 ) -> syn::Result<&'a [TokenTree]> {
-    let placeholder = spec.value.placeholder();
     match piece.get(1) {
         Some(TokenTree::Punct(p)) if p.as_char() == '=' => Ok(&piece[2..]),
         None => Err(syn::Error::new(
             key.span(),
-            format!(
-                "`{key}` needs a value: write `{key} = {placeholder}` ({})",
-                spec.meaning
-            ),
+            format!("`{key}` needs a value: write `{key} = {placeholder}` ({meaning})"),
         )),
         Some(TokenTree::Group(g)) => {
             let inner = g.stream().to_string();
@@ -205,19 +380,6 @@ fn value_tokens<'a>(
     }
 }
 
-/// `#[no_leak::isolated]` takes no arguments.
-pub fn parse_none(tokens: TokenStream) -> Result<(), syn::Error> {
-    if tokens.is_empty() {
-        Ok(())
-    } else {
-        Err(syn::Error::new_spanned(
-            tokens,
-            "#[no_leak::isolated] takes no arguments; to measure with warmup, runs and bounds, \
-             use #[no_leak(...)] instead",
-        ))
-    }
-}
-
 /// Folds many errors into one, or `Ok` if there are none.
 pub fn combine(errors: Vec<syn::Error>) -> Result<(), syn::Error> {
     let mut it = errors.into_iter();
@@ -229,5 +391,92 @@ pub fn combine(errors: Vec<syn::Error>) -> Result<(), syn::Error> {
             }
             Err(first)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn krate_of(tokens: TokenStream) -> syn::Result<(String, Vec<String>)> {
+        let args = parse(tokens)?;
+        let k = args.krate.expect("a crate argument");
+        Ok((k.path.to_string().replace(' ', ""), k.segments))
+    }
+
+    #[test]
+    fn crate_takes_a_path_bare_or_as_a_string() {
+        for (tokens, path, segments) in [
+            (
+                quote::quote!(crate = a::no_leak),
+                "a::no_leak",
+                vec!["a", "no_leak"],
+            ),
+            (quote::quote!(crate = ::a::b), "::a::b", vec!["a", "b"]),
+            (
+                quote::quote!(crate = crate::a),
+                "crate::a",
+                vec!["crate", "a"],
+            ),
+            (
+                quote::quote!(crate = "a::no_leak"),
+                "a::no_leak",
+                vec!["a", "no_leak"],
+            ),
+            (quote::quote!(runs = 3, crate = x,), "x", vec!["x"]),
+        ] {
+            let want = (
+                path.to_string(),
+                segments.iter().map(|s| s.to_string()).collect(),
+            );
+            assert_eq!(krate_of(tokens.clone()).unwrap(), want, "{tokens}");
+        }
+    }
+
+    #[test]
+    fn crate_refuses_what_is_not_a_path() {
+        for (tokens, message) in [
+            (quote::quote!(crate), "`crate` needs a value"),
+            (quote::quote!(crate =), "`crate` needs a path after `=`"),
+            (quote::quote!(crate = 5), "found a number"),
+            (quote::quote!(crate = a::), "the path ends in `::`"),
+            (
+                quote::quote!(crate = a::<T>),
+                "expected a name in the path, found `<`",
+            ),
+            (quote::quote!(crate = a b), "expected `,` before `b`"),
+            (
+                quote::quote!(crate = a:b),
+                "expected `::` or `,` after `a`, found `:`",
+            ),
+            (quote::quote!(crate = "a b"), "\"a b\" is not one"),
+            (
+                quote::quote!(crate = a, crate = b),
+                "duplicate argument `crate`",
+            ),
+        ] {
+            let error = parse(tokens.clone()).err().expect("an error").to_string();
+            assert!(error.contains(message), "{tokens}: {error}");
+        }
+    }
+
+    #[test]
+    fn isolated_takes_only_crate() {
+        let args = parse_isolated(quote::quote!(crate = a::no_leak)).unwrap();
+        assert!(args.args.is_empty() && args.krate.is_some());
+        let error = parse_isolated(quote::quote!(runs = 3)).err().unwrap();
+        assert!(error
+            .to_string()
+            .contains("takes no arguments but `crate = <path>`"));
+    }
+
+    #[test]
+    fn crate_is_inherited_by_over_unless_given() {
+        let base = parse(quote::quote!(crate = a::no_leak, runs = 2)).unwrap();
+        let own = parse(quote::quote!(runs = 3)).unwrap();
+        let merged = own.over(&base);
+        assert_eq!(merged.krate.unwrap().segments, ["a", "no_leak"]);
+        let own = parse(quote::quote!(crate = b)).unwrap();
+        assert_eq!(own.over(&base).krate.unwrap().segments, ["b"]);
     }
 }

@@ -25,10 +25,11 @@ impl Kind {
         }
     }
 
-    fn path(self) -> TokenStream {
+    /// The attribute's path under `krate` (`::no_leak` unless `crate = path` says otherwise).
+    fn path(self, krate: &TokenStream) -> TokenStream {
         match self {
-            Kind::Check => quote!(::no_leak::no_leak),
-            Kind::Isolated => quote!(::no_leak::isolated),
+            Kind::Check => quote!(#krate::no_leak),
+            Kind::Isolated => quote!(#krate::isolated),
         }
     }
 }
@@ -36,7 +37,7 @@ impl Kind {
 pub fn entry(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
     let parsed_args = match kind {
         Kind::Check => attr::parse(args).map(Some),
-        Kind::Isolated => attr::parse_none(args).map(|()| None),
+        Kind::Isolated => attr::parse_isolated(args).map(Some),
     };
     let item: Item = match syn::parse2(item.clone()) {
         Ok(i) => i,
@@ -81,26 +82,33 @@ fn function(kind: Kind, parsed_args: syn::Result<Option<attr::Args>>, f: ItemFn)
     // Async under a runtime attribute, or arguments under #[rstest]: let that attribute expand
     // first, and come back as an attribute after it, onto the plain test function it generates.
     if let valid::Async::Runtime(i) = asyncness {
-        return reattach(kind, args_tokens(&args), f, Some(i));
+        return reattach(kind, &args, f, Some(i));
     }
     if has_args {
-        return reattach(kind, args_tokens(&args), f, None);
+        return reattach(kind, &args, f, None);
     }
     generate(kind, args, f)
 }
 
-/// `key = value, ...`, as the generated attributes write the arguments.
-pub fn args_tokens(args: &Option<attr::Args>) -> TokenStream {
+/// `key = value, ...`, as the generated attributes write the arguments (`crate = path` first).
+fn args_tokens(args: &Option<attr::Args>) -> TokenStream {
+    let krate = args.iter().flat_map(|a| &a.krate).map(|k| {
+        let (key, path) = (&k.key, &k.path);
+        quote!(#key = #path)
+    });
     let items = args.iter().flat_map(|a| &a.args).map(|a| {
         let (key, lit) = (&a.key, a.value.literal());
         quote!(#key = #lit)
     });
+    let items = krate.chain(items);
     quote!(#(#items),*)
 }
 
-/// `#[::no_leak::no_leak(args)]` (or `#[::no_leak::isolated]`).
-pub fn attribute(kind: Kind, args: TokenStream) -> syn::Attribute {
-    let path = kind.path();
+/// `#[::no_leak::no_leak(args)]` (or `#[::no_leak::isolated]`), under the path `crate = path`
+/// gives.
+pub fn attribute(kind: Kind, args: &Option<attr::Args>) -> syn::Attribute {
+    let path = kind.path(&attr::krate(args));
+    let args = args_tokens(args);
     if args.is_empty() {
         syn::parse_quote!(#[#path])
     } else {
@@ -111,7 +119,12 @@ pub fn attribute(kind: Kind, args: TokenStream) -> syn::Attribute {
 /// Puts our attribute back on `f`: right after the runtime attribute at `after`, or at the end
 /// of the attribute list (after `#[rstest]` and its `#[case]`s, so rstest copies it onto every
 /// case).
-fn reattach(kind: Kind, args: TokenStream, mut f: ItemFn, after: Option<usize>) -> TokenStream {
+fn reattach(
+    kind: Kind,
+    args: &Option<attr::Args>,
+    mut f: ItemFn,
+    after: Option<usize>,
+) -> TokenStream {
     let ours = attribute(kind, args);
     match after {
         Some(i) => f.attrs.insert(i + 1, ours),
@@ -150,9 +163,10 @@ fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
         ReturnType::Type(_, ty) => ty.to_token_stream(),
     };
     let name = sig.ident.to_string();
-    let should_panic = should_panic_of(&attrs);
+    let krate = attr::krate(&args);
+    let should_panic = should_panic_of(&attrs, &krate);
     let test = quote! {
-        ::no_leak::__private::TestFn {
+        #krate::__private::TestFn {
             module_path: ::core::module_path!(),
             name: #name,
             should_panic: #should_panic,
@@ -165,15 +179,15 @@ fn generate(kind: Kind, args: Option<attr::Args>, f: ItemFn) -> TokenStream {
         Kind::Check => {
             let setters = args.iter().flat_map(|a| &a.args).map(setter);
             quote! {
-                ::no_leak::__private::run_test::<#ret>(
+                #krate::__private::run_test::<#ret>(
                     #test,
-                    ::no_leak::Config::new() #(#setters)*,
+                    #krate::Config::new() #(#setters)*,
                     || -> #ret #block,
                 )
             }
         }
         Kind::Isolated => quote! {
-            ::no_leak::__private::run_isolated::<#ret>(#test, || -> #ret #block)
+            #krate::__private::run_isolated::<#ret>(#test, || -> #ret #block)
         },
     };
     quote! {
@@ -202,8 +216,8 @@ fn setter(a: &attr::Arg) -> TokenStream {
 }
 
 /// The test's `#[should_panic]`, as the runtime's `ShouldPanic`.
-fn should_panic_of(attrs: &[syn::Attribute]) -> TokenStream {
-    let sp = quote!(::no_leak::__private::ShouldPanic);
+fn should_panic_of(attrs: &[syn::Attribute], krate: &TokenStream) -> TokenStream {
+    let sp = quote!(#krate::__private::ShouldPanic);
     let Some(attr) = attrs.iter().find(|a| a.path().is_ident("should_panic")) else {
         return quote!(#sp::No);
     };

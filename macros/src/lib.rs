@@ -17,6 +17,9 @@
 //! On an error the item is emitted unchanged next to the `compile_error!`, so one mistake gives
 //! one error.
 //!
+//! Generated code names no_leak as `::no_leak`, or by the path of the argument `crate = path`
+//! (`table::CRATE`), for a crate that re-exports no_leak to users who do not depend on it.
+//!
 //! A function with `#[no_leak]` is a test: when no test attribute is written on it (above or
 //! below), the expansion writes `#[test]` (in a test build; elsewhere the function stays, unused).
 //! When the source cannot be read to tell whether a `#[test]` above has already expanded (a

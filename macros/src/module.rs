@@ -14,7 +14,7 @@ use quote::ToTokens;
 use syn::{Attribute, Item, ItemFn, ItemMod};
 
 use crate::attr::{self, Args};
-use crate::expand::{args_tokens, attribute, fallback, Kind};
+use crate::expand::{attribute, fallback, Kind};
 use crate::valid;
 
 pub fn expand(args: syn::Result<Args>, mut m: ItemMod) -> TokenStream {
@@ -48,7 +48,8 @@ fn item(item: Item, args: &Args) -> Item {
 }
 
 fn function(mut f: ItemFn, args: &Args) -> ItemFn {
-    if f.attrs.iter().any(valid::is_isolated_attr) {
+    let krate = args.krate.as_ref();
+    if f.attrs.iter().any(|a| valid::is_isolated_attr(a, krate)) {
         return f;
     }
     if merge_into_own(&mut f.attrs, args) {
@@ -57,7 +58,7 @@ fn function(mut f: ItemFn, args: &Args) -> ItemFn {
     if f.attrs.iter().any(valid::is_test_attr) {
         // First, so that it sees the test attribute below it, as written by hand.
         f.attrs
-            .insert(0, attribute(Kind::Check, args_tokens(&Some(args.clone()))));
+            .insert(0, attribute(Kind::Check, &Some(args.clone())));
     }
     f
 }
@@ -78,7 +79,8 @@ fn nested(mut m: ItemMod, args: &Args) -> ItemMod {
 /// If `attrs` hold a `#[no_leak(...)]` of their own, merges `args` under its keys and says so.
 /// An attribute whose arguments do not parse is left as written, to report its own errors.
 fn merge_into_own(attrs: &mut [Attribute], args: &Args) -> bool {
-    let Some(own) = attrs.iter_mut().find(|a| valid::is_no_leak_attr(a)) else {
+    let krate = args.krate.as_ref();
+    let Some(own) = attrs.iter_mut().find(|a| valid::is_no_leak_attr(a, krate)) else {
         return false;
     };
     let parsed = match &own.meta {
@@ -87,7 +89,7 @@ fn merge_into_own(attrs: &mut [Attribute], args: &Args) -> bool {
         syn::Meta::NameValue(_) => return true,
     };
     if let Ok(own_args) = parsed {
-        let mut merged = attribute(Kind::Check, args_tokens(&Some(own_args.over(args))));
+        let mut merged = attribute(Kind::Check, &Some(own_args.over(args)));
         // Where the attribute is written: `above.rs` reads the source above it.
         merged.pound_token = own.pound_token;
         merged.bracket_token = own.bracket_token;

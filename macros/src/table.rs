@@ -219,6 +219,23 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The attribute's one argument that is not a `Config` setting (so it is neither in [`ARGS`] nor
+/// in the table in the docs of `Config`): `crate = path`, the path the generated code names
+/// no_leak by, for a crate that re-exports no_leak and whose users do not depend on it
+/// themselves. Written `#[no_leak(crate = my_reexport::no_leak)]` (or as a string,
+/// `crate = "my_reexport::no_leak"`, as serde and tokio take it), also on
+/// `#[no_leak::isolated(crate = ...)]` and on a module, whose tests inherit it. The default is
+/// `::no_leak`. The path is used where the test functions are: in the module form, inside the
+/// module, so a path relative to the module's parent needs `super::` or `crate::`.
+pub const CRATE: &str = "crate";
+
+/// An example value of `crate`, for messages.
+pub const CRATE_EXAMPLE: &str = "my_reexport::no_leak";
+
+/// What `crate` means, for messages.
+pub const CRATE_MEANING: &str =
+    "the path to no_leak, for a crate that re-exports it; the default is `::no_leak`";
+
 #[cfg(test)]
 mod tests {
     use super::*;

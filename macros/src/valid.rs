@@ -3,6 +3,8 @@
 use syn::spanned::Spanned;
 use syn::{Attribute, ItemFn, Meta};
 
+use crate::attr::Krate;
+
 /// What to do with an async function: it must sit under a runtime attribute.
 pub enum Async {
     /// Not async.
@@ -47,18 +49,24 @@ fn is_test_meta(meta: &Meta) -> bool {
 }
 
 /// `#[no_leak]` or `#[no_leak(...)]`, written as `no_leak`, `no_leak::no_leak` or
-/// `::no_leak::no_leak`.
-pub fn is_no_leak_attr(attr: &Attribute) -> bool {
-    is_ours(attr.path(), "no_leak")
+/// `::no_leak::no_leak`, or under the path of `crate = path` (`krate`).
+pub fn is_no_leak_attr(attr: &Attribute, krate: Option<&Krate>) -> bool {
+    is_ours(attr.path(), "no_leak", krate)
 }
 
-/// `#[no_leak::isolated]`, or `#[isolated]` imported from no_leak.
-pub fn is_isolated_attr(attr: &Attribute) -> bool {
-    is_ours(attr.path(), "isolated")
+/// `#[no_leak::isolated]`, or `#[isolated]` imported from no_leak, or under the path of
+/// `crate = path` (`krate`).
+pub fn is_isolated_attr(attr: &Attribute, krate: Option<&Krate>) -> bool {
+    is_ours(attr.path(), "isolated", krate)
 }
 
-fn is_ours(path: &syn::Path, name: &str) -> bool {
+fn is_ours(path: &syn::Path, name: &str, krate: Option<&Krate>) -> bool {
     let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    if let Some((last, under)) = segments.split_last() {
+        if krate.is_some_and(|k| *under == k.segments[..] && last == name) {
+            return true;
+        }
+    }
     match segments.as_slice() {
         [only] => only == name && path.leading_colon.is_none(),
         [krate, last] => krate == "no_leak" && last == name,
@@ -144,10 +152,29 @@ mod tests {
 
     #[test]
     fn our_attributes_are_recognised_by_path() {
-        assert!(is_no_leak_attr(&attr(quote::quote!(no_leak(runs = 3)))));
-        assert!(is_no_leak_attr(&attr(quote::quote!(::no_leak::no_leak))));
-        assert!(!is_no_leak_attr(&attr(quote::quote!(other::no_leak))));
-        assert!(is_isolated_attr(&attr(quote::quote!(no_leak::isolated))));
-        assert!(!is_isolated_attr(&attr(quote::quote!(no_leak::no_leak))));
+        let no_leak = |t| is_no_leak_attr(&attr(t), None);
+        let isolated = |t| is_isolated_attr(&attr(t), None);
+        assert!(no_leak(quote::quote!(no_leak(runs = 3))));
+        assert!(no_leak(quote::quote!(::no_leak::no_leak)));
+        assert!(!no_leak(quote::quote!(other::no_leak)));
+        assert!(isolated(quote::quote!(no_leak::isolated)));
+        assert!(!isolated(quote::quote!(no_leak::no_leak)));
+    }
+
+    #[test]
+    fn our_attributes_are_recognised_under_the_path_of_crate() {
+        let args = crate::attr::parse(quote::quote!(crate = my::reexport::no_leak)).unwrap();
+        let krate = args.krate.as_ref();
+        let no_leak = |t| is_no_leak_attr(&attr(t), krate);
+        assert!(no_leak(quote::quote!(my::reexport::no_leak::no_leak(
+            runs = 3
+        ))));
+        assert!(no_leak(quote::quote!(::my::reexport::no_leak::no_leak)));
+        assert!(no_leak(quote::quote!(no_leak)), "imported by name");
+        assert!(!no_leak(quote::quote!(reexport::no_leak::no_leak)));
+        assert!(is_isolated_attr(
+            &attr(quote::quote!(my::reexport::no_leak::isolated)),
+            krate
+        ));
     }
 }

@@ -33,7 +33,7 @@
 //! - `guard f` (`guards.rs`: code that must never be reported): `f::is_not_reported`.
 //!
 //! `numbers.rs` pins exact figures, `sites.rs` what the report says about threads and scopes,
-//! and `reports.rs` whole failure reports as insta snapshots in `snapshots/`.
+//! and `reports.rs` whole failure reports as insta snapshots in `tests/snapshots/`.
 //!
 //! # Regenerating the snapshots
 //!
@@ -41,7 +41,7 @@
 //!
 //! ```text
 //! INSTA_UPDATE=always cargo test --test corpus reports::
-//! git diff tests/corpus/snapshots/
+//! git diff tests/snapshots/
 //! ```
 //!
 //! (`INSTA_FORCE_PASS=1` with the default `INSTA_UPDATE` writes `.snap.new` files next to them

@@ -1,4 +1,5 @@
-//! Whole failure reports, pinned as reviewed insta snapshots in `snapshots/`.
+//! Whole failure reports, pinned as reviewed insta snapshots in `tests/snapshots/`, the one
+//! folder of this package's snapshots.
 //!
 //! Each snapshot is the real panic text of a failing test of this binary: the binary runs again
 //! on that one test (`<exe> <test> --exact --nocapture --test-threads=1`), where it passes
@@ -159,7 +160,8 @@ fn panic_text(name: &str, mode: Mode) -> String {
         .replace(&plots.display().to_string(), "[plot dir]")
 }
 
-/// `tests/FILE.rs:LINE` and `tests/FILE.rs:LINE:COL` shown as `tests/FILE.rs:[`text of the line`]`.
+/// `tests/FILE.rs:LINE` and `tests/FILE.rs:LINE:COL` shown as `tests/FILE.rs:[`text of the line`]`,
+/// also inside a list (`at tests/a.rs:18, tests/a.rs:24, ...`).
 fn with_source_lines(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
@@ -167,7 +169,7 @@ fn with_source_lines(text: &str) -> String {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
         let end = rest
-            .find(|c: char| c.is_whitespace() || c == ')')
+            .find(|c: char| c.is_whitespace() || c == ')' || c == ',')
             .unwrap_or(rest.len());
         let location = rest[..end].trim_end_matches(':');
         let mut parts = location.split(':');
@@ -198,6 +200,8 @@ fn assert_report(snapshot: &str, name: &str, mode: Mode, filters: &[&[(&str, &st
     let filters: Vec<(&str, &str)> = filters.iter().flat_map(|f| f.iter().copied()).collect();
     insta::with_settings!({
         filters => filters,
+        // Relative to this file: `tests/snapshots/`, next to the other tests' snapshots.
+        snapshot_path => "../snapshots",
         prepend_module_to_snapshot => false,
         omit_expression => true,
         description => format!("the panic text of `{name}`"),

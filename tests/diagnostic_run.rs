@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use no_leak::{Config, Dimension};
 
-const SITES_SOURCE: &str = include_str!("sites.rs");
+const SOURCE: &str = include_str!("diagnostic_run.rs");
 
 fn quick() -> Config {
     Config::new().settle(Duration::from_millis(50))
@@ -79,7 +79,7 @@ fn body_that_captures_backtraces_is_diagnosed() {
         std::mem::forget(vec![0u8; 64]); // the forget line
     });
     assert!(report.exceeds(Dimension::Heap), "{report}");
-    let line = SITES_SOURCE
+    let line = SOURCE
         .lines()
         .position(|l| l.ends_with("// the forget line"))
         .unwrap()
@@ -92,7 +92,7 @@ fn body_that_captures_backtraces_is_diagnosed() {
     assert_eq!((site.bytes, site.blocks), (64, 1), "{report}");
     assert_eq!(
         site.frame.as_ref().unwrap().file.as_deref(),
-        Some("tests/sites.rs"),
+        Some("tests/diagnostic_run.rs"),
         "{report}"
     );
 }
