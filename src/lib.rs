@@ -324,7 +324,7 @@ mod rerun;
 mod verdict;
 
 pub use check::config::Config;
-pub use check::report::{Dimension, Report};
+pub use check::report::{Dimension, Measure, Report};
 pub use counting::alloc::CountingAlloc;
 pub use counting::stats::stats;
 #[cfg(feature = "tokio")]
@@ -335,7 +335,9 @@ pub use diagnosis::profile;
 /// The parts of a [`Report`]: counts, per-run deltas, the scope and heap source, new threads and
 /// fds, and allocation sites.
 pub mod report {
-    pub use crate::check::report::{Count, Dimension, Report, RunDelta};
+    pub use crate::check::report::{
+        Count, Dimension, Measure, OneTime, PerMeasure, Report, RunDelta, WindowGrowth,
+    };
     pub use crate::counting::census::{FdInfo, ThreadInfo};
     pub use crate::counting::heap::{HeapSource, Scope};
     pub use crate::diagnosis::retention::{HeldBy, Holder};

@@ -135,7 +135,7 @@ pub(crate) fn end<R: Outcome>(kind: Kind, name: &str, came: Came<R>) -> Ending<R
                     notes::shorten_repeated_reports();
                 }
                 ending.verdict = Verdict::Leak(report.to_string());
-            } else if report.scope() == Scope::CallingThread && !report.is_off() {
+            } else if report.scope == Scope::CallingThread && !report.off {
                 notes::announce_calling_thread_scope();
             }
             let wanted = (kind.is_test() || report.is_leak()) && jsonl::enabled();
@@ -211,8 +211,8 @@ pub(crate) fn write_plot(report: &mut Report) {
     if !report.is_leak() {
         return;
     }
-    let name = report.name().to_string();
-    if let Some(soak) = report.soak_mut() {
+    let name = report.name.clone();
+    if let Some(soak) = report.soak.as_mut() {
         soak.plot = plot::write_soak(&name, soak);
     }
 }

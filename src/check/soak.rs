@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::check::config::Config;
 use crate::check::growth::grew;
 use crate::check::outcome::Outcome;
-use crate::check::report::{Count, Dimension, Report};
+use crate::check::report::{Count, Dimension, Measure, Report};
 use crate::check::resources::Counts;
 use crate::check::trend::least_squares;
 use crate::check::window;
@@ -133,9 +133,9 @@ fn sample(iteration: u64, meter: &Meter, census_on: bool) -> SoakSample {
         iteration,
         bytes: heap.bytes,
         blocks: heap.blocks,
-        threads: counts.threads,
-        fds: counts.fds,
-        mapped: counts.mapped,
+        threads: counts[Measure::Threads],
+        fds: counts[Measure::Fds],
+        mapped: counts[Measure::Mapped],
     }
 }
 
@@ -173,18 +173,18 @@ pub(crate) fn run<R: Outcome>(
         plot: None,
     };
     if let (Some(a), Some(b)) = (soak.samples.first(), soak.samples.last()) {
-        report.bytes = Some((a.bytes, b.bytes).into());
-        report.blocks = Some((a.blocks, b.blocks).into());
-        report.threads = a.threads.zip(b.threads).map(Count::from);
-        report.fds = a.fds.zip(b.fds).map(Count::from);
-        report.mapped = a.mapped.zip(b.mapped).map(Count::from);
+        report.counts[Measure::Bytes] = Some((a.bytes, b.bytes).into());
+        report.counts[Measure::Blocks] = Some((a.blocks, b.blocks).into());
+        report.counts[Measure::Threads] = a.threads.zip(b.threads).map(Count::from);
+        report.counts[Measure::Fds] = a.fds.zip(b.fds).map(Count::from);
+        report.counts[Measure::Mapped] = a.mapped.zip(b.mapped).map(Count::from);
     }
     if !census_on {
         let why = crate::check::env::SHARED_PROCESS;
         report.not_measured.push((Dimension::Threads, why.into()));
         report.not_measured.push((Dimension::Fds, why.into()));
         report.not_measured.push((Dimension::Mapped, why.into()));
-    } else if report.mapped.is_none() {
+    } else if report.counts[Measure::Mapped].is_none() {
         let why = crate::counting::mapped::not_measured_reason();
         report.not_measured.push((Dimension::Mapped, why.into()));
     }
@@ -268,7 +268,7 @@ fn exceeded(cfg: &Config, soak: &SoakReport) -> Vec<Dimension> {
     // last (what the report's hint offers as `max_mapped_bytes`).
     let mapped = soak.samples.first().zip(soak.samples.last());
     let mapped = mapped.and_then(|(a, b)| a.mapped.zip(b.mapped));
-    let over = mapped.is_some_and(|(a, b)| grew(a, b, cfg.max_mapped_bytes));
+    let over = mapped.is_some_and(|(a, b)| grew(a, b, cfg.bounds[Measure::Mapped]));
     if over && soak.mapped.is_some_and(|t| t.slope > 0.0 && t.sustained()) {
         exceeded.push(Dimension::Mapped);
     }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::check::report::{Dimension, Report, WindowGrowth};
+use crate::check::report::{Dimension, Measure, Report, WindowGrowth};
 use crate::check::soak::{SoakReport, Trend};
 use crate::counting::census::ThreadInfo;
 use crate::counting::heap::Scope;
@@ -83,7 +83,7 @@ fn write_title(f: Out, r: &Report) -> fmt::Result {
 }
 
 fn write_heap(f: Out, r: &Report) -> fmt::Result {
-    let (Some(b), Some(k)) = (r.bytes, r.blocks) else {
+    let (Some(b), Some(k)) = (r.count(Measure::Bytes), r.count(Measure::Blocks)) else {
         return Ok(());
     };
     let c = &r.config;
@@ -93,8 +93,8 @@ fn write_heap(f: Out, r: &Report) -> fmt::Result {
         signed(b.net()),
         signed(k.net()),
         r.per_run.len(),
-        c.max_bytes,
-        c.max_blocks
+        c.bound(Measure::Bytes),
+        c.bound(Measure::Blocks)
     )?;
     let per: Vec<String> = r
         .per_run
@@ -131,18 +131,23 @@ fn write_confirmations(f: Out, r: &Report) -> fmt::Result {
 fn window_growth(r: &Report, w: &WindowGrowth) -> String {
     let mut parts = Vec::new();
     if r.exceeds(Dimension::Heap) {
-        parts.push(format!("{} B/{} blocks", signed(w.bytes), signed(w.blocks)));
+        let heap = |m: Measure| w.net[m].unwrap_or(0);
+        parts.push(format!(
+            "{} B/{} blocks",
+            signed(heap(Measure::Bytes)),
+            signed(heap(Measure::Blocks))
+        ));
     }
     for (dim, n) in [
-        (Dimension::Threads, w.threads),
-        (Dimension::Fds, w.fds),
-        (Dimension::Tasks, w.tasks),
+        (Dimension::Threads, w.net[Measure::Threads]),
+        (Dimension::Fds, w.net[Measure::Fds]),
+        (Dimension::Tasks, w.net[Measure::Tasks]),
     ] {
         if let (true, Some(n)) = (r.exceeds(dim), n) {
             parts.push(format!("{} {dim}", signed(n)));
         }
     }
-    if let (true, Some(n)) = (r.exceeds(Dimension::Mapped), w.mapped) {
+    if let (true, Some(n)) = (r.exceeds(Dimension::Mapped), w.net[Measure::Mapped]) {
         parts.push(format!("{} mapped", signed_size(n)));
     }
     parts.join(", ")
@@ -154,7 +159,7 @@ fn write_one_time(f: Out, r: &Report) -> fmt::Result {
         return Ok(());
     };
     let dims: Vec<&str> = o.dimensions.iter().map(|d| d.as_str()).collect();
-    let mapped = match r.mapped {
+    let mapped = match r.count(Measure::Mapped) {
         Some(m) if o.dimensions.contains(&Dimension::Mapped) => {
             format!("; mapped {}", signed_size(m.net()))
         }
@@ -169,7 +174,7 @@ fn write_one_time(f: Out, r: &Report) -> fmt::Result {
         signed(o.blocks),
         o.run,
         r.confirmations.len(),
-        r.config.warmup + o.run as u32
+        r.config.warmup + o.run
     )
 }
 
@@ -196,11 +201,12 @@ fn write_c_heap(f: Out, r: &Report) -> fmt::Result {
 /// Threads, fds, tasks and mapped bytes: before -> after (net, bound), or why not measured.
 fn write_counts(f: Out, r: &Report) -> fmt::Result {
     let c = &r.config;
-    for (dim, count, bound) in [
-        (Dimension::Threads, r.threads, c.max_threads),
-        (Dimension::Fds, r.fds, c.max_fds),
-        (Dimension::Tasks, r.tasks, c.max_tasks),
+    for (dim, measure) in [
+        (Dimension::Threads, Measure::Threads),
+        (Dimension::Fds, Measure::Fds),
+        (Dimension::Tasks, Measure::Tasks),
     ] {
+        let (count, bound) = (r.count(measure), c.bound(measure));
         // A soak shows threads and fds as trends.
         if r.soak.is_some() && dim != Dimension::Tasks {
             continue;
@@ -233,8 +239,8 @@ fn write_counts(f: Out, r: &Report) -> fmt::Result {
 
 /// Mapped bytes, shown only where they are measured (feature `ffi`) or a bound was asked for.
 fn write_mapped(f: Out, r: &Report) -> fmt::Result {
-    let bound = r.config.max_mapped_bytes;
-    match r.mapped {
+    let bound = r.config.bound(Measure::Mapped);
+    match r.count(Measure::Mapped) {
         Some(n) => writeln!(
             f,
             "  mapped:    {} -> {} ({}, bound: {})",
@@ -444,9 +450,7 @@ fn write_hint(f: Out, r: &Report) -> fmt::Result {
 
 /// The bounds that would accept the growth seen in `dim`, with the values seen.
 fn knobs(r: &Report, dim: Dimension) -> Vec<String> {
-    let c = &r.config;
-    let net = |n: Option<crate::check::report::Count>| n.map_or(0, |n| n.net().max(0));
-    let over = |n: i64, max: u64| i128::from(n) > i128::from(max);
+    let net = |m: Measure| r.net(m).map_or(0, |n| n.max(0));
     match dim {
         Dimension::Heap if r.soak.is_some() => {
             let slope = r
@@ -458,19 +462,19 @@ fn knobs(r: &Report, dim: Dimension) -> Vec<String> {
         }
         Dimension::Heap => {
             let mut v = Vec::new();
-            if over(net(r.bytes), c.max_bytes) {
-                v.push(format!("max_bytes = {}", net(r.bytes)));
+            if r.over_bound[Measure::Bytes] {
+                v.push(format!("max_bytes = {}", net(Measure::Bytes)));
             }
-            if over(net(r.blocks), c.max_blocks) {
-                v.push(format!("max_blocks = {}", net(r.blocks)));
+            if r.over_bound[Measure::Blocks] {
+                v.push(format!("max_blocks = {}", net(Measure::Blocks)));
             }
             v
         }
         Dimension::Peak => vec![format!("max_peak_bytes = {}", r.peak_bytes.unwrap_or(0))],
-        Dimension::Threads => vec![format!("max_threads = {}", net(r.threads))],
-        Dimension::Fds => vec![format!("max_fds = {}", net(r.fds))],
-        Dimension::Tasks => vec![format!("max_tasks = {}", net(r.tasks))],
-        Dimension::Mapped => vec![format!("max_mapped_bytes = {}", net(r.mapped))],
+        Dimension::Threads => vec![format!("max_threads = {}", net(Measure::Threads))],
+        Dimension::Fds => vec![format!("max_fds = {}", net(Measure::Fds))],
+        Dimension::Tasks => vec![format!("max_tasks = {}", net(Measure::Tasks))],
+        Dimension::Mapped => vec![format!("max_mapped_bytes = {}", net(Measure::Mapped))],
     }
 }
 
@@ -606,9 +610,9 @@ mod tests {
 
     fn report(cfg: Config, mapped: Option<(i64, i64)>) -> Report {
         let mut r = Report::new("t".into(), cfg, Scope::Process);
-        r.bytes = Some((100, 100).into());
-        r.blocks = Some((1, 1).into());
-        r.mapped = mapped.map(Into::into);
+        r.counts[Measure::Bytes] = Some((100, 100).into());
+        r.counts[Measure::Blocks] = Some((1, 1).into());
+        r.counts[Measure::Mapped] = mapped.map(Into::into);
         if mapped.is_none() {
             let why = crate::counting::mapped::not_measured_reason();
             r.not_measured.push((Dimension::Mapped, why.into()));
