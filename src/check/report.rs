@@ -97,7 +97,7 @@ pub struct OneTime {
 /// let r = no_leak::Config::new().measure(|| drop(vec![1u8; 64]));
 /// assert!(!r.is_leak(), "{r}");
 /// assert_eq!(r.net(Measure::Bytes), Some(0), "{r}");
-/// assert!(!r.over_bound[Measure::Blocks], "{r}");
+/// assert!(!r.over_bound.any(), "nothing grew beyond its bound: {r}");
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]

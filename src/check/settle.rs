@@ -84,10 +84,7 @@ pub(crate) struct Settled {
 /// other threads, a runtime's workers, may still be freeing what the last run dropped). Reads
 /// without allocating.
 pub(crate) fn settle(baseline: &Baseline, meter: &Meter, census_on: bool) -> Settled {
-    let read = || {
-        let heap = meter.heap();
-        (heap, Counts::read(census_on))
-    };
+    let read = || (meter.heap(), Counts::read(census_on));
     if census_on {
         tasks::nudge_watched();
     }
