@@ -351,7 +351,7 @@ mod window {
                         out = Some(f());
                     }
                 });
-                assert_eq!(r.scope(), Scope::CallingThread, "no window without it");
+                assert_eq!(r.scope, Scope::CallingThread, "no window without it");
                 out.unwrap()
             })
             .unwrap()

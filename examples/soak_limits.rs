@@ -24,7 +24,7 @@ fn leak_rate(period: u64) -> (bool, f64) {
             }
         });
     let slope = r
-        .soak()
+        .soak
         .as_ref()
         .and_then(|s| s.bytes)
         .map_or(0.0, |t| t.slope);

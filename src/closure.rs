@@ -28,7 +28,7 @@ impl Config {
     #[track_caller]
     pub fn check<F: FnMut()>(&self, body: F) {
         let report = self.measure(body);
-        let name = report.name().to_string();
+        let name = report.name.clone();
         verdict::end::<()>(Kind::Closure, &name, Came::Measured(Box::new(report))).conclude()
     }
 
@@ -87,7 +87,7 @@ mod asynchronous {
             Fut: Future<Output = ()>,
         {
             let report = self.measure_async(body);
-            let name = report.name().to_string();
+            let name = report.name.clone();
             verdict::end::<()>(Kind::Closure, &name, Came::Measured(Box::new(report))).conclude()
         }
 

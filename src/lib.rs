@@ -393,7 +393,7 @@ mod output;
 mod verdict;
 
 pub use check::config::Config;
-pub use check::report::{Dimension, Report};
+pub use check::report::{Dimension, Measure, Report};
 pub use counting::alloc::CountingAlloc;
 pub use counting::alloc::Totals;
 pub use counting::heap::HeapSource;
@@ -406,7 +406,9 @@ pub use longrun::{monitor, profile};
 /// The parts of a [`Report`]: counts, per-run deltas, the scope and heap source, new threads and
 /// fds, and allocation sites.
 pub mod report {
-    pub use crate::check::report::{Count, Dimension, Report, RunDelta};
+    pub use crate::check::report::{
+        Count, Dimension, Measure, OneTime, PerMeasure, Report, RunDelta, WindowGrowth,
+    };
     pub use crate::counting::census::{FdInfo, ThreadInfo};
     pub use crate::counting::heap::{HeapSource, Scope};
     pub use crate::diagnosis::retention::{HeldBy, Holder};

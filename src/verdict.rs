@@ -135,7 +135,7 @@ pub(crate) fn end<R: Outcome>(kind: Kind, name: &str, came: Came<R>) -> Ending<R
                     notes::shorten_repeated_reports();
                 }
                 ending.verdict = Verdict::Leak(report.to_string());
-            } else if report.scope() == Scope::CallingThread && !report.is_off() {
+            } else if report.scope == Scope::CallingThread && !report.off {
                 notes::announce_calling_thread_scope();
             }
             let wanted = (kind.is_test() || report.is_leak()) && jsonl::enabled();

@@ -217,7 +217,7 @@ mod stacking {
 /// Exact figures, through the closure API inside isolated tests (whole-process counts).
 mod numbers {
     use super::*;
-    use no_leak::{Config, Dimension};
+    use no_leak::{Config, Dimension, Measure};
     use std::time::Duration;
 
     #[test]
@@ -228,14 +228,14 @@ mod numbers {
             .runs(3)
             .settle(Duration::from_millis(250))
             .measure_async(|| async { spawn_forever_task(rt) });
-        assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Tasks], "{r}");
-        assert_eq!(r.net_tasks(), Some(3), "{r}");
-        assert_eq!(r.net_threads(), Some(0), "{r}");
-        assert_eq!(r.net_fds(), Some(0), "{r}");
-        let t = r.tasks().unwrap();
+        assert_eq!(r.exceeded, [Dimension::Heap, Dimension::Tasks], "{r}");
+        assert_eq!(r.net(Measure::Tasks), Some(3), "{r}");
+        assert_eq!(r.net(Measure::Threads), Some(0), "{r}");
+        assert_eq!(r.net(Measure::Fds), Some(0), "{r}");
+        let t = r.count(Measure::Tasks).unwrap();
         assert_eq!(t.before, 3, "the warmup's tasks are still alive: {r}");
         assert!(
-            r.settle_gave_up() && r.settle_wait() >= Duration::from_millis(250),
+            r.settle_gave_up && r.settle_wait >= Duration::from_millis(250),
             "{r}"
         );
         assert!(
@@ -262,10 +262,10 @@ mod numbers {
                 .name(name)
                 .settle(Duration::from_millis(100))
                 .measure_async(|| async { leak(rt) });
-            assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Tasks], "{r}");
-            assert_eq!(r.net_tasks(), Some(5), "{r}");
-            assert_eq!(r.net_threads(), Some(0), "{r}");
-            assert!(r.net_blocks().unwrap() >= 5, "{r}");
+            assert_eq!(r.exceeded, [Dimension::Heap, Dimension::Tasks], "{r}");
+            assert_eq!(r.net(Measure::Tasks), Some(5), "{r}");
+            assert_eq!(r.net(Measure::Threads), Some(0), "{r}");
+            assert!(r.net(Measure::Blocks).unwrap() >= 5, "{r}");
         }
     }
 
@@ -277,16 +277,16 @@ mod numbers {
             .runs(4)
             .settle(Duration::from_millis(250))
             .measure_async(|| async { spawn_blocking_forever(rt) });
-        assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Threads], "{r}");
-        assert_eq!(r.net_threads(), Some(4), "{r}");
+        assert_eq!(r.exceeded, [Dimension::Heap, Dimension::Threads], "{r}");
+        assert_eq!(r.net(Measure::Threads), Some(4), "{r}");
         assert_eq!(
-            r.net_tasks(),
+            r.net(Measure::Tasks),
             Some(0),
             "blocking tasks are not counted: {r}"
         );
-        assert_eq!(r.new_threads().len(), 4, "{r}");
+        assert_eq!(r.new_threads.len(), 4, "{r}");
         assert!(
-            r.new_threads().iter().all(|t| t.name == SERVICE_THREADS),
+            r.new_threads.iter().all(|t| t.name == SERVICE_THREADS),
             "{r}"
         );
     }
@@ -307,7 +307,7 @@ mod numbers {
                 });
             });
         assert!(r.exceeds(Dimension::Threads), "{r}");
-        assert_eq!(r.net_threads(), Some(2), "{r}");
+        assert_eq!(r.net(Measure::Threads), Some(2), "{r}");
         // A hang detector, not a timing: the check waits about settle_ms (200 ms) in all, a hang
         // would never end, and a loaded CI machine has taken over 5 s for the whole test.
         assert!(
@@ -330,12 +330,13 @@ mod numbers {
         // task's timer entry goes at its deadline): then the growth did not repeat in the
         // confirmation windows, and the report says it was one-time.
         assert!(
-            (r.net_bytes().unwrap() <= 0 && r.net_blocks().unwrap() <= 0) || r.one_time().is_some(),
+            (r.net(Measure::Bytes).unwrap() <= 0 && r.net(Measure::Blocks).unwrap() <= 0)
+                || r.one_time.as_ref().is_some(),
             "{r}"
         );
-        assert_eq!(r.net_threads(), Some(0), "{r}");
-        assert_eq!(r.net_fds(), Some(0), "{r}");
-        assert!(r.net_tasks().is_some_and(|n| n <= 0), "{r}");
+        assert_eq!(r.net(Measure::Threads), Some(0), "{r}");
+        assert_eq!(r.net(Measure::Fds), Some(0), "{r}");
+        assert!(r.net(Measure::Tasks).is_some_and(|n| n <= 0), "{r}");
     }
 
     #[test]
@@ -368,8 +369,12 @@ mod numbers {
             tokio::spawn(async { vec![0u8; 100] });
         });
         assert!(!r.is_leak(), "{r}");
-        assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
-        assert_eq!(r.net_threads(), Some(0), "{r}");
+        assert_eq!(
+            (r.net(Measure::Bytes), r.net(Measure::Blocks)),
+            (Some(0), Some(0)),
+            "{r}"
+        );
+        assert_eq!(r.net(Measure::Threads), Some(0), "{r}");
     }
 
     #[test]
@@ -379,8 +384,8 @@ mod numbers {
         let r = Config::new()
             .settle(Duration::from_millis(100))
             .measure_async(|| async { spawn_forever_task(rt) });
-        assert_eq!(r.exceeded(), [Dimension::Heap], "{r}");
-        assert_eq!(r.net_tasks(), None, "{r}");
+        assert_eq!(r.exceeded, [Dimension::Heap], "{r}");
+        assert_eq!(r.net(Measure::Tasks), None, "{r}");
         assert!(
             r.not_measured_reason(Dimension::Tasks)
                 .is_some_and(|why| why.contains("watch_runtime")),
@@ -400,14 +405,14 @@ mod numbers {
             .runs(2)
             .settle(Duration::from_millis(100))
             .measure(|| spawn_forever_task(rt));
-        assert_eq!(r.net_tasks(), Some(2), "counted once: {r}");
+        assert_eq!(r.net(Measure::Tasks), Some(2), "counted once: {r}");
         assert!(no_leak::unwatch_runtime(rt));
         assert!(!no_leak::unwatch_runtime(rt));
         let r = Config::new()
             .runs(2)
             .settle(Duration::from_millis(100))
             .measure(|| spawn_forever_task(rt));
-        assert_eq!(r.net_tasks(), None, "{r}");
+        assert_eq!(r.net(Measure::Tasks), None, "{r}");
     }
 
     // The runtime current on the checking thread is watched without registering it.
@@ -420,7 +425,7 @@ mod numbers {
             .measure(|| {
                 tokio::spawn(std::future::pending::<()>());
             });
-        assert_eq!(r.net_tasks(), Some(3), "{r}");
+        assert_eq!(r.net(Measure::Tasks), Some(3), "{r}");
         assert!(r.exceeds(Dimension::Tasks), "{r}");
         // Registered as well: still counted once.
         no_leak::watch_runtime(&tokio::runtime::Handle::current());
@@ -430,7 +435,7 @@ mod numbers {
             .measure(|| {
                 tokio::spawn(std::future::pending::<()>());
             });
-        assert_eq!(r.net_tasks(), Some(2), "{r}");
+        assert_eq!(r.net(Measure::Tasks), Some(2), "{r}");
     }
 
     #[test]

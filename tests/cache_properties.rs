@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use lru::{Eviction, LruCache};
 use no_leak::report::Scope;
-use no_leak::{Config, Dimension};
+use no_leak::{Config, Dimension, Measure};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{
@@ -80,8 +80,8 @@ proptest! {
     #[no_leak::isolated]
     fn ttl_cleanup_thread_exits_when_cache_drops(ops in vec((0u64..16, 0usize..=64), 0..8)) {
         let report = Config::new().measure(|| run_ttl(false, &ops));
-        prop_assert_eq!(report.scope(), Scope::Process);
-        prop_assert_eq!(report.net_threads(), Some(0), "{}", report);
+        prop_assert_eq!(report.scope, Scope::Process);
+        prop_assert_eq!(report.net(Measure::Threads), Some(0), "{}", report);
         prop_assert!(!report.is_leak(), "{}", report);
     }
 }
@@ -207,22 +207,22 @@ fn shared_process_report_says_what_was_not_measured() {
     if std::env::var("NEXTEST_EXECUTION_MODE").as_deref() == Ok("process-per-test") {
         // Under nextest the process is ours: everything is measured (asserted below instead).
         let r = Config::new().measure(|| run_lru(Eviction::Correct, &[(1, 10)]));
-        assert_eq!(r.scope(), Scope::Process);
-        assert_eq!(r.net_threads(), Some(0));
+        assert_eq!(r.scope, Scope::Process);
+        assert_eq!(r.net(Measure::Threads), Some(0));
         return;
     }
     let r = Config::new()
         .max_peak_bytes(PEAK_BOUND)
         .measure(|| run_lru(Eviction::Correct, &[(1, 10)]));
-    assert_eq!(r.scope(), Scope::CallingThread);
-    assert_eq!(r.net_threads(), None);
-    assert_eq!(r.net_fds(), None);
+    assert_eq!(r.scope, Scope::CallingThread);
+    assert_eq!(r.net(Measure::Threads), None);
+    assert_eq!(r.net(Measure::Fds), None);
     assert!(r
         .not_measured_reason(Dimension::Threads)
         .unwrap()
         .contains("other tests share this process"));
     assert!(
-        r.peak_bytes().is_some(),
+        r.peak_bytes.is_some(),
         "peak is measured on the calling thread"
     );
     let text = r.to_string();

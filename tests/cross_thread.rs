@@ -16,7 +16,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread::{self, JoinHandle};
 
 use no_leak::report::Scope;
-use no_leak::{Config, Report};
+use no_leak::{Config, Measure, Report};
 
 /// True when this test runs on a libtest thread that shares the process (plain `cargo test`):
 /// then the caller runs the test. Under nextest it runs this test in a child process that
@@ -46,13 +46,13 @@ fn in_shared_process() -> bool {
 
 /// Asserts calling-thread scope and exact net heap growth (bytes, blocks), per run too.
 fn assert_net(r: &Report, bytes: i64, blocks: i64) {
-    assert_eq!(r.scope(), Scope::CallingThread, "{r}");
+    assert_eq!(r.scope, Scope::CallingThread, "{r}");
     assert_eq!(
-        (r.net_bytes(), r.net_blocks()),
+        (r.net(Measure::Bytes), r.net(Measure::Blocks)),
         (Some(bytes), Some(blocks)),
         "{r}"
     );
-    assert_eq!(r.per_run().len(), 5, "{r}");
+    assert_eq!(r.per_run.len(), 5, "{r}");
 }
 
 // --- (1) a block allocated here and freed on a spawned thread -------------------------------
@@ -72,7 +72,7 @@ fn block_freed_on_a_spawned_thread_is_not_a_leak() {
     });
     assert_net(&r, 0, 0);
     assert!(
-        r.per_run().iter().all(|d| (d.bytes, d.blocks) == (0, 0)),
+        r.per_run.iter().all(|d| (d.bytes, d.blocks) == (0, 0)),
         "{r}"
     );
     assert!(!r.is_leak(), "{r}");
@@ -194,7 +194,7 @@ fn jobs_run_and_freed_by_pool_workers_are_not_a_leak() {
     });
     assert_net(&r, 0, 0);
     assert!(
-        r.per_run().iter().all(|d| (d.bytes, d.blocks) == (0, 0)),
+        r.per_run.iter().all(|d| (d.bytes, d.blocks) == (0, 0)),
         "{r}"
     );
 }
@@ -216,7 +216,7 @@ fn leak_on_the_calling_thread_is_caught_with_exact_bytes_and_blocks() {
     });
     assert_net(&r, 5 * 40, 5);
     assert!(
-        r.per_run().iter().all(|d| (d.bytes, d.blocks) == (40, 1)),
+        r.per_run.iter().all(|d| (d.bytes, d.blocks) == (40, 1)),
         "{r}"
     );
     assert!(r.is_leak(), "{r}");
@@ -371,6 +371,6 @@ fn nested_checks_both_see_frees_on_other_threads() {
         inner.get_or_insert(r);
     });
     assert_net(inner.as_ref().unwrap(), 0, 0);
-    assert_eq!(outer.scope(), Scope::CallingThread);
+    assert_eq!(outer.scope, Scope::CallingThread);
     assert!(!outer.is_leak(), "{outer}");
 }

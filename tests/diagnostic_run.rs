@@ -26,7 +26,7 @@ fn passing_checks_capture_nothing() {
     let report = Config::new().measure(|| drop(vec![0u8; 100]));
     assert!(!report.is_leak(), "{report}");
     assert!(
-        report.sites().is_empty() && report.sites_note().is_none(),
+        report.sites.is_empty() && report.sites_note.is_none(),
         "{report:?}"
     );
 }
@@ -43,7 +43,7 @@ fn a_leak_that_does_not_reproduce_says_so() {
         }
     });
     assert!(report.is_leak(), "{report}");
-    assert!(report.sites().is_empty(), "{report}");
+    assert!(report.sites.is_empty(), "{report}");
     assert!(
         report
             .to_string()
@@ -62,9 +62,9 @@ fn many_blocks_from_one_line_are_one_site() {
             std::mem::forget(Box::new(0u64));
         }
     });
-    let site = &report.sites()[0];
+    let site = &report.sites[0];
     assert_eq!((site.blocks, site.bytes), (2000, 16000), "{report}");
-    assert_eq!(report.sites().len(), 1, "{report}");
+    assert_eq!(report.sites.len(), 1, "{report}");
 }
 
 /// Re-entrancy: the body itself captures and symbolises backtraces (allocating inside the
@@ -85,7 +85,7 @@ fn body_that_captures_backtraces_is_diagnosed() {
         .unwrap()
         + 1;
     let site = report
-        .sites()
+        .sites
         .iter()
         .find(|s| s.frame.as_ref().and_then(|f| f.line) == Some(line as u32));
     let site = site.unwrap_or_else(|| panic!("no site at line {line}\n{report}"));
@@ -131,7 +131,7 @@ fn diagnostic_run_does_not_deadlock_with_a_symbolising_thread() {
     assert!(report.exceeds(Dimension::Heap), "{report}");
     assert!(
         report
-            .sites()
+            .sites
             .iter()
             .any(|s| s.bytes == 100_000 && s.blocks == 1),
         "{report}"

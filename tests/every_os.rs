@@ -9,7 +9,7 @@
 
 use std::sync::Mutex;
 
-use no_leak::{no_leak, Config, Dimension};
+use no_leak::{no_leak, Config, Dimension, Measure};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -75,9 +75,9 @@ mod heap {
     #[no_leak::isolated]
     fn box_leak_is_exactly_16_bytes_per_run() {
         let r = Config::new().measure(box_leak);
-        assert_eq!(r.exceeded(), [Dimension::Heap], "{r}");
+        assert_eq!(r.exceeded, [Dimension::Heap], "{r}");
         assert!(
-            r.per_run().iter().all(|d| (d.bytes, d.blocks) == (16, 1)),
+            r.per_run.iter().all(|d| (d.bytes, d.blocks) == (16, 1)),
             "{r}"
         );
     }
@@ -143,11 +143,11 @@ mod threads {
     #[no_leak::isolated]
     fn parked_thread_is_one_per_run_and_named() {
         let r = Config::new().runs(3).measure(park_a_thread);
-        assert_eq!(r.exceeded(), [Dimension::Heap, Dimension::Threads], "{r}");
-        assert_eq!(r.net_threads(), Some(3), "{r}");
-        assert_eq!(r.new_threads().len(), 3, "{r}");
+        assert_eq!(r.exceeded, [Dimension::Heap, Dimension::Threads], "{r}");
+        assert_eq!(r.net(Measure::Threads), Some(3), "{r}");
+        assert_eq!(r.new_threads.len(), 3, "{r}");
         assert!(
-            r.new_threads().iter().all(|t| t.name == "parked-forever"),
+            r.new_threads.iter().all(|t| t.name == "parked-forever"),
             "{r}"
         );
         assert!(r.to_string().contains("parked-forever"), "{r}");
@@ -201,15 +201,15 @@ mod fds {
     #[no_leak::isolated]
     fn forgotten_file_is_one_per_run_and_named_by_its_path() {
         let r = Config::new().runs(3).measure(forget_a_file);
-        assert_eq!(r.exceeded(), [Dimension::Fds], "{r}");
-        assert_eq!(r.net_fds(), Some(3), "{r}");
+        assert_eq!(r.exceeded, [Dimension::Fds], "{r}");
+        assert_eq!(r.net(Measure::Fds), Some(3), "{r}");
         let name = scratch_file()
             .file_name()
             .unwrap()
             .to_str()
             .unwrap()
             .to_string();
-        assert!(r.new_fds().iter().all(|f| f.target.contains(&name)), "{r}");
+        assert!(r.new_fds.iter().all(|f| f.target.contains(&name)), "{r}");
         let heading = if cfg!(windows) {
             "new handles:"
         } else {

@@ -1,4 +1,4 @@
-use no_leak::no_leak;
+use no_leak::{no_leak, Measure};
 
 #[test]
 #[no_leak]
@@ -28,9 +28,9 @@ fn closure_thread_scope() {
     });
     println!("{r}");
     assert!(r.is_leak());
-    assert_eq!(r.net_bytes(), Some(80), "{r}");
+    assert_eq!(r.net(Measure::Bytes), Some(80), "{r}");
     assert_eq!(
-        r.per_run().iter().map(|d| d.bytes).collect::<Vec<_>>(),
+        r.per_run.iter().map(|d| d.bytes).collect::<Vec<_>>(),
         [16; 5]
     );
 }

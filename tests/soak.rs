@@ -72,7 +72,7 @@ fn thread_every_500() {
 fn one_block_per_100_iterations_is_caught_within_10000() {
     let r = Config::new().soak(10_000).measure(slow_leak);
     assert!(r.exceeds(Dimension::Heap), "{r}");
-    let soak = r.soak().unwrap();
+    let soak = r.soak.as_ref().unwrap();
     let t = soak.bytes.unwrap();
     assert!(
         t.slope > 0.14 && t.slope < 0.18,
@@ -125,7 +125,7 @@ fn slow_leak_on_the_calling_thread_is_caught_in_a_shared_process() {
 fn a_thread_every_500_iterations_is_caught() {
     let r = Config::new().soak(10_000).measure(thread_every_500);
     assert!(r.exceeds(Dimension::Threads), "{r}");
-    let t = r.soak().unwrap().threads.unwrap();
+    let t = r.soak.as_ref().unwrap().threads.unwrap();
     assert!(t.sustained() && t.slope > 0.0015 && t.slope < 0.0025, "{r}");
 }
 
@@ -192,7 +192,7 @@ fn soak_for_a_duration() {
         .measure(|| {
             std::hint::black_box(vec![0u8; 64]);
         });
-    let soak = r.soak().unwrap();
+    let soak = r.soak.as_ref().unwrap();
     assert!(soak.elapsed >= Duration::from_millis(300), "{r}");
     // About 200 samples on a quiet machine; time-based sampling takes fewer when the thread is
     // descheduled, so only a floor is asserted.

@@ -1,6 +1,8 @@
 //! The knobs of a leak check, as a builder. Method names equal the `#[no_leak(...)]` arguments,
 //! but for the times: the keys `settle_ms` and `soak_ms` call `settle` and `soak_for`.
 
+use crate::check::measure::{Measure, PerMeasure};
+
 /// How to check a body for leaks. Every bound defaults to 0: any net growth is a leak.
 ///
 /// # Arguments
@@ -41,12 +43,8 @@
 pub struct Config {
     pub(crate) warmup: u32,
     pub(crate) runs: u32,
-    pub(crate) max_bytes: u64,
-    pub(crate) max_blocks: u64,
-    pub(crate) max_threads: u64,
-    pub(crate) max_fds: u64,
-    pub(crate) max_tasks: u64,
-    pub(crate) max_mapped_bytes: u64,
+    /// The bound on each measure's net growth (`max_bytes` ... `max_mapped_bytes`).
+    pub(crate) bounds: PerMeasure<u64>,
     pub(crate) max_peak_bytes: Option<u64>,
     pub(crate) settle_ms: u64,
     pub(crate) name: Option<String>,
@@ -85,12 +83,7 @@ impl Config {
         Config {
             warmup: Config::DEFAULT_WARMUP,
             runs: Config::DEFAULT_RUNS,
-            max_bytes: 0,
-            max_blocks: 0,
-            max_threads: 0,
-            max_fds: 0,
-            max_tasks: 0,
-            max_mapped_bytes: 0,
+            bounds: PerMeasure::splat(0),
             max_peak_bytes: None,
             settle_ms: Config::DEFAULT_SETTLE_MS,
             name: None,
@@ -138,38 +131,38 @@ impl Config {
 
     /// Allowed net growth of live heap bytes over all measured runs together.
     pub fn max_bytes(mut self, n: u64) -> Config {
-        self.max_bytes = n;
+        self.bounds[Measure::Bytes] = n;
         self
     }
 
     /// Allowed net growth of live heap blocks over all measured runs together.
     pub fn max_blocks(mut self, n: u64) -> Config {
-        self.max_blocks = n;
+        self.bounds[Measure::Blocks] = n;
         self
     }
 
     /// Allowed net growth of live OS threads.
     pub fn max_threads(mut self, n: u64) -> Config {
-        self.max_threads = n;
+        self.bounds[Measure::Threads] = n;
         self
     }
 
     /// Allowed net growth of open file descriptors.
     pub fn max_fds(mut self, n: u64) -> Config {
-        self.max_fds = n;
+        self.bounds[Measure::Fds] = n;
         self
     }
 
     /// Allowed net growth of alive async tasks on the watched runtimes (cargo feature `tokio`).
     pub fn max_tasks(mut self, n: u64) -> Config {
-        self.max_tasks = n;
+        self.bounds[Measure::Tasks] = n;
         self
     }
 
     /// Allowed net growth of live bytes in anonymous `mmap` made outside the allocator (cargo
     /// feature `ffi`; measured where the whole process is, like threads and fds).
     pub fn max_mapped_bytes(mut self, n: u64) -> Config {
-        self.max_mapped_bytes = n;
+        self.bounds[Measure::Mapped] = n;
         self
     }
 
@@ -226,6 +219,12 @@ impl Config {
         self
     }
 
+    /// The bound on `m`'s net growth: what [`max_bytes`](Config::max_bytes) ...
+    /// [`max_mapped_bytes`](Config::max_mapped_bytes) set (0 unless set).
+    pub fn bound(&self, m: Measure) -> u64 {
+        self.bounds[m]
+    }
+
     /// The name the report gives. Defaults to the name of the running test (the thread's name).
     pub fn name(mut self, name: impl Into<String>) -> Config {
         self.name = Some(name.into());
@@ -241,11 +240,7 @@ mod tests {
     fn defaults_are_documented_values() {
         let c = Config::new();
         assert_eq!((c.warmup, c.runs, c.settle_ms), (3, 5, 1000));
-        assert_eq!(
-            (c.max_bytes, c.max_blocks, c.max_threads, c.max_fds),
-            (0, 0, 0, 0)
-        );
-        assert_eq!((c.max_tasks, c.max_mapped_bytes), (0, 0));
+        assert_eq!(c.bounds, PerMeasure::splat(0));
         assert_eq!(c.max_peak_bytes, None);
     }
 

@@ -29,9 +29,10 @@
 //! the defaults (3 warmup runs, 5 measured) the windows have 8 and 16 runs: 32 runs in all.
 
 use crate::check::config::Config;
-use crate::check::growth::{grew, Dims};
+use crate::check::growth::{self, grew, Dims};
+use crate::check::measure::{Dimension, Measure};
 use crate::check::outcome::Outcome;
-use crate::check::report::{Dimension, WindowGrowth};
+use crate::check::report::WindowGrowth;
 use crate::check::resources::Counts;
 use crate::check::window::{self, Range};
 use crate::counting::heap::{Heap, Meter};
@@ -79,12 +80,10 @@ pub(crate) fn confirm<R: Outcome>(
             repeating = repeating.without(Dimension::Heap);
         }
         repeating = repeating.and(resources_grown(cfg, &w.start, &w.end).with(Dimension::Heap));
-        windows.push(WindowGrowth::between(
-            runs,
-            (last, w.last),
-            &w.start,
-            &w.end,
-        ));
+        // The heap's growth runs from the last reading before the window; the counts', from the
+        // window's start.
+        let (from, to) = (w.start.with_heap(last), w.end.with_heap(w.last));
+        windows.push(WindowGrowth::between(runs, &from, &to));
         last = w.last;
     }
     if !heap.beyond_swing() {
@@ -93,9 +92,10 @@ pub(crate) fn confirm<R: Outcome>(
     Ok(Confirmation { repeating, windows })
 }
 
-/// Threads, fds, tasks and mapped bytes that grew beyond their bounds from `start` to `end`.
+/// Threads, fds, tasks and mapped bytes that grew beyond their bounds from `start` to `end` (the
+/// heap has its own rule: `start` and `end` have no heap readings).
 fn resources_grown(cfg: &Config, start: &Counts, end: &Counts) -> Dims {
-    Dims::default().and_counts(cfg, start, end)
+    Dims::of(&growth::over(&cfg.bounds, start, end))
 }
 
 /// The heap's growth, window after window, for bytes and blocks each.
@@ -138,9 +138,9 @@ impl HeapRule {
                 || 2 * i128::from(g) * i128::from(before_runs)
                     >= i128::from(prev) * i128::from(runs)
         };
-        self.bytes_rising &= grew(self.last.bytes, last.bytes, cfg.max_bytes)
+        self.bytes_rising &= grew(self.last.bytes, last.bytes, cfg.bounds[Measure::Bytes])
             && keeps_pace(growth.bytes, before.bytes);
-        self.blocks_rising &= grew(self.last.blocks, last.blocks, cfg.max_blocks)
+        self.blocks_rising &= grew(self.last.blocks, last.blocks, cfg.bounds[Measure::Blocks])
             && keeps_pace(growth.blocks, before.blocks);
         self.last = last;
         let swing = range.swing();

@@ -8,6 +8,7 @@ use crate::check::config::Config;
 use crate::check::confirm::{self, Confirmation};
 use crate::check::env::{is_off, on_main_thread, quiet_process, SHARED_PROCESS};
 use crate::check::growth::{Baseline, Dims};
+use crate::check::measure::PerMeasure;
 use crate::check::outcome::Outcome;
 use crate::check::report::{Count, Dimension, OneTime, Report};
 use crate::check::resources::{Counts, Resources};
@@ -84,18 +85,15 @@ fn measure_windows<R: Outcome>(
     // nothing between heap readings until the census after settling.
     let before = Resources::take_settled(census_on);
     let first = window::first(cfg, meter, body)?;
-    let (mut heap_after, mut counts_after) = (first.after(), Counts::read(census_on));
     let baseline = Baseline {
         cfg,
-        heap: first.before,
-        counts: before.counts(),
+        counts: before.counts().with_heap(first.before),
     };
-    let mut leaked = baseline.over(heap_after, &counts_after);
-    if !leaked.is_empty() {
-        let settled = settle::settle(&baseline, meter, census_on);
-        note_settling(&mut report, &settled);
-        (heap_after, counts_after, leaked) = (settled.heap, settled.counts, settled.over);
-    }
+    let (heap_after, counts_after, over) = last_readings(&baseline, meter, &first, &mut report);
+    // The one decision of which measures grew: the report keeps it; confirmation narrows the
+    // dimensions it gives.
+    report.over_bound = over;
+    let mut leaked = Dims::of(&over);
     let after = Resources::take(census_on);
     if !leaked.is_empty() {
         // The census stays allocated: confirmation starts from a reading that includes it.
@@ -113,11 +111,7 @@ fn measure_windows<R: Outcome>(
         report.one_time = one_time(&first, leaked.minus(repeating));
         leaked = repeating;
     }
-    if first
-        .peak_bytes
-        .zip(cfg.max_peak_bytes)
-        .is_some_and(|(p, max)| p > max)
-    {
+    if peak_over(&first, cfg) {
         leaked = leaked.with(Dimension::Peak);
     }
     fill(
@@ -142,6 +136,33 @@ fn measure_windows<R: Outcome>(
     Ok(report)
 }
 
+/// The readings after the first window, and the measures over their bounds in them: read again
+/// after settling (see [`settle::settle`]) when any is. Allocates nothing.
+fn last_readings(
+    baseline: &Baseline,
+    meter: &Meter,
+    first: &FirstWindow,
+    report: &mut Report,
+) -> (Heap, Counts, PerMeasure<bool>) {
+    let census_on = meter.scope == Scope::Process;
+    let (heap, counts) = (first.after(), Counts::read(census_on));
+    let over = baseline.over(&counts.with_heap(heap));
+    if !over.any() {
+        return (heap, counts, over);
+    }
+    let settled = settle::settle(baseline, meter, census_on);
+    note_settling(report, &settled);
+    (settled.heap, settled.counts, settled.over)
+}
+
+/// Whether the first window's worst run peaked above `max_peak_bytes`.
+fn peak_over(first: &FirstWindow, cfg: &Config) -> bool {
+    first
+        .peak_bytes
+        .zip(cfg.max_peak_bytes)
+        .is_some_and(|(p, max)| p > max)
+}
+
 fn note_settling(report: &mut Report, settled: &Settled) {
     report.settle_wait = settled.waited;
     report.settle_gave_up = settled.gave_up;
@@ -152,17 +173,17 @@ fn one_time(first: &FirstWindow, dims: Dims) -> Option<OneTime> {
     if dims.is_empty() {
         return None;
     }
-    let (run, _) = first
+    let (_, run) = first
         .deltas
         .iter()
-        .enumerate()
-        .max_by_key(|(_, d)| d.bytes)
-        .unwrap_or((0, &first.deltas[0]));
+        .zip(1..)
+        .max_by_key(|(d, _)| d.bytes)
+        .unwrap_or((&first.deltas[0], 1));
     Some(OneTime {
         dimensions: dims.list(),
         bytes: first.after().bytes - first.before.bytes,
         blocks: first.after().blocks - first.before.blocks,
-        run: run + 1,
+        run,
     })
 }
 
@@ -177,11 +198,9 @@ fn fill(
 ) {
     report.per_run = first.deltas.clone();
     report.peak_bytes = first.peak_bytes;
-    report.bytes = Some((first.before.bytes, heap.bytes).into());
-    report.blocks = Some((first.before.blocks, heap.blocks).into());
-    let [threads, fds, tasks, mapped] = before.counts().pairs(&counts).map(|c| c.map(Count::from));
-    (report.threads, report.fds, report.tasks) = (threads, fds, tasks);
-    report.mapped = mapped;
+    let start = before.counts().with_heap(first.before);
+    let end = counts.with_heap(heap);
+    report.counts = start.zip(end).map(|_, (b, a)| b.zip(a).map(Count::from));
     // Only those still alive now: a thread that has exited since is not left behind.
     let alive_now = census::thread_ids();
     if let (Some(b), Some(a)) = (&before.threads, &after.threads) {
@@ -328,7 +347,31 @@ fn peak_reason(source: HeapSource) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Config, Dimension};
+    use crate::{Config, Dimension, Measure};
+
+    /// Which measures grew is decided once, over the first window, and the report keeps the
+    /// decision: here bytes grew beyond their bound and blocks did not, once, in the first
+    /// measured run; confirmation then finds it one-time growth.
+    #[test]
+    fn the_report_keeps_which_measures_grew() {
+        let mut kept: Vec<Box<[u8; 16]>> = Vec::with_capacity(4);
+        let mut n = 0;
+        let r = Config::new().max_blocks(1).measure(|| {
+            n += 1;
+            if n == 4 {
+                kept.push(Box::new([0; 16]));
+            }
+        });
+        assert!(r.over_bound[Measure::Bytes], "{r}");
+        assert!(!r.over_bound[Measure::Blocks], "within max_blocks: {r}");
+        assert_eq!(r.net(Measure::Bytes), Some(16), "{r}");
+        assert_eq!(r.exceeded, [], "{r}");
+        let once = r.one_time.as_ref().expect("one-time growth");
+        assert_eq!(
+            (once.dimensions.as_slice(), once.run),
+            (&[Dimension::Heap][..], 1)
+        );
+    }
 
     /// A check that shares its process (a lib test under `cargo test`) says "isolate the test"
     /// for what isolation would measure, and what no scope can measure in this build says why

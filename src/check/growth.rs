@@ -1,32 +1,24 @@
-//! Which dimensions grew beyond their bounds: a small set of dimensions, and the comparison of a
-//! reading with a baseline.
+//! Which measures grew beyond their bounds, and so which dimensions: the comparison of a reading
+//! with a baseline (made here, once, and recorded on the report), and a small set of dimensions.
 
 use crate::check::config::Config;
-use crate::check::report::Dimension;
+use crate::check::measure::{Dimension, Measure, PerMeasure};
 use crate::check::resources::Counts;
-use crate::counting::heap::Heap;
 
 /// A set of dimensions. A bit set, so that it can be built between heap readings without
 /// allocating.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Dims(u8);
 
-/// Every dimension, in the order reports list them.
-const ORDER: [Dimension; 6] = [
-    Dimension::Heap,
-    Dimension::Peak,
-    Dimension::Threads,
-    Dimension::Fds,
-    Dimension::Tasks,
-    Dimension::Mapped,
-];
-
 impl Dims {
     fn bit(d: Dimension) -> u8 {
-        1 << ORDER
-            .iter()
-            .position(|&o| o == d)
-            .expect("every dimension is listed")
+        1 << (d as u8)
+    }
+
+    /// The dimensions of the measures that are true in `over`.
+    pub(crate) fn of(over: &PerMeasure<bool>) -> Dims {
+        over.measures()
+            .fold(Dims::default(), |d, m| d.with(m.dimension()))
     }
 
     pub(crate) fn with(self, d: Dimension) -> Dims {
@@ -55,7 +47,10 @@ impl Dims {
 
     /// The dimensions in report order.
     pub(crate) fn list(self) -> Vec<Dimension> {
-        ORDER.into_iter().filter(|&d| self.contains(d)).collect()
+        Dimension::ALL
+            .into_iter()
+            .filter(|&d| self.contains(d))
+            .collect()
     }
 }
 
@@ -64,55 +59,33 @@ pub(crate) fn grew(earlier: i64, later: i64, max: u64) -> bool {
     i128::from(later) - i128::from(earlier) > i128::from(max)
 }
 
-/// The readings a window starts from, and the bounds.
+/// The measures that grew from `earlier` to `later` by more than their bounds; a measure not read
+/// in both did not grow. Allocates nothing.
+pub(crate) fn over(bounds: &PerMeasure<u64>, earlier: &Counts, later: &Counts) -> PerMeasure<bool> {
+    PerMeasure::from_fn(|m: Measure| {
+        earlier[m]
+            .zip(later[m])
+            .is_some_and(|(b, a)| grew(b, a, bounds[m]))
+    })
+}
+
+/// The readings a window starts from (heap and counts), and the bounds.
 pub(crate) struct Baseline<'a> {
     pub(crate) cfg: &'a Config,
-    pub(crate) heap: Heap,
     pub(crate) counts: Counts,
 }
 
 impl Baseline<'_> {
-    /// The dimensions (heap, threads, fds, tasks, mapped) whose growth from the baseline to these
-    /// readings exceeds its bound.
-    pub(crate) fn over(&self, heap: Heap, counts: &Counts) -> Dims {
-        let c = self.cfg;
-        let mut dims = Dims::default();
-        if grew(self.heap.bytes, heap.bytes, c.max_bytes)
-            || grew(self.heap.blocks, heap.blocks, c.max_blocks)
-        {
-            dims = dims.with(Dimension::Heap);
-        }
-        dims.and_counts(c, &self.counts, counts)
-    }
-}
-
-/// The counted dimensions, with their bounds, in the order of [`Counts::pairs`].
-pub(crate) fn count_bounds(c: &Config) -> [(Dimension, u64); 4] {
-    [
-        (Dimension::Threads, c.max_threads),
-        (Dimension::Fds, c.max_fds),
-        (Dimension::Tasks, c.max_tasks),
-        (Dimension::Mapped, c.max_mapped_bytes),
-    ]
-}
-
-impl Dims {
-    /// These dimensions and the counted ones (threads, fds, tasks, mapped) that grew from
-    /// `earlier` to `later` by more than their bounds.
-    pub(crate) fn and_counts(self, c: &Config, earlier: &Counts, later: &Counts) -> Dims {
-        let mut dims = self;
-        for (pair, (dim, max)) in earlier.pairs(later).into_iter().zip(count_bounds(c)) {
-            if pair.is_some_and(|(b, a)| grew(b, a, max)) {
-                dims = dims.with(dim);
-            }
-        }
-        dims
+    /// The measures whose growth from the baseline to `now` exceeds its bound.
+    pub(crate) fn over(&self, now: &Counts) -> PerMeasure<bool> {
+        over(&self.cfg.bounds, &self.counts, now)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counting::heap::Heap;
 
     #[test]
     fn dims_keep_report_order() {
@@ -133,5 +106,34 @@ mod tests {
         assert!(!grew(i64::MIN, i64::MAX, u64::MAX));
         assert!(grew(0, 1, 0));
         assert!(!grew(5, 5, 0));
+    }
+
+    #[test]
+    fn each_measure_is_held_to_its_own_bound() {
+        let cfg = Config::new().max_bytes(64).max_fds(1);
+        let mut before = Counts::splat(None).with_heap(Heap {
+            bytes: 1000,
+            blocks: 10,
+        });
+        before[Measure::Fds] = Some(3);
+        before[Measure::Threads] = Some(2);
+        let mut after = before.with_heap(Heap {
+            bytes: 1064,
+            blocks: 11,
+        });
+        after[Measure::Fds] = Some(4);
+        after[Measure::Threads] = Some(3);
+        after[Measure::Tasks] = Some(9); // not read before: not growth
+        let baseline = Baseline {
+            cfg: &cfg,
+            counts: before,
+        };
+        let over = baseline.over(&after);
+        let grown: Vec<Measure> = over.measures().collect();
+        assert_eq!(grown, [Measure::Blocks, Measure::Threads], "{over:?}");
+        assert_eq!(
+            Dims::of(&over).list(),
+            [Dimension::Heap, Dimension::Threads]
+        );
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod confirm;
 pub(crate) mod engine;
 pub(crate) mod env;
 pub(crate) mod growth;
+pub(crate) mod measure;
 pub(crate) mod outcome;
 pub(crate) mod report;
 pub(crate) mod resources;

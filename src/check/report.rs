@@ -1,56 +1,19 @@
 //! The result of a measurement, as data. Its text (the failure message people read in CI logs)
 //! is written by `output::text`.
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::check::config::Config;
+pub use crate::check::measure::{Dimension, Measure, PerMeasure};
 use crate::check::resources::Counts;
 use crate::counting::census::{FdInfo, ThreadInfo};
-use crate::counting::heap::{Heap, HeapSource, Scope};
+use crate::counting::heap::{HeapSource, Scope};
 use crate::diagnosis::sites::Site;
 use crate::longrun::soak::SoakReport;
 
-/// A measured dimension.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Dimension {
-    /// Live heap bytes and blocks.
-    Heap,
-    /// The highest live heap within a run.
-    Peak,
-    /// Live OS threads.
-    Threads,
-    /// Open file descriptors.
-    Fds,
-    /// Alive async tasks on the watched runtimes (cargo feature `tokio`).
-    Tasks,
-    /// Live bytes of anonymous `mmap` made outside the allocator (cargo feature `ffi`).
-    Mapped,
-}
-
-impl Dimension {
-    /// The word reports use: `heap`, `peak`, `threads`, `fds`, `tasks`, `mapped`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dimension::Heap => "heap",
-            Dimension::Peak => "peak",
-            Dimension::Threads => "threads",
-            Dimension::Fds => "fds",
-            Dimension::Tasks => "tasks",
-            Dimension::Mapped => "mapped",
-        }
-    }
-}
-
-impl fmt::Display for Dimension {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A count before the measured runs and after them (after settling).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Count {
     /// Before the first measured run.
     pub before: i64,
@@ -90,37 +53,18 @@ pub struct RunDelta {
 pub struct WindowGrowth {
     /// Runs in the window.
     pub runs: u32,
-    /// Net change of live heap bytes over the window.
-    pub bytes: i64,
-    /// Net change of live heap blocks over the window.
-    pub blocks: i64,
-    /// Net change of live threads, where measured.
-    pub threads: Option<i64>,
-    /// Net change of open fds, where measured.
-    pub fds: Option<i64>,
-    /// Net change of alive tasks, where measured.
-    pub tasks: Option<i64>,
-    /// Net change of mapped bytes, where measured.
-    pub mapped: Option<i64>,
+    /// Net change of each measure over the window; `None` where not measured. The heap's (bytes
+    /// and blocks) is always measured.
+    pub net: PerMeasure<Option<i64>>,
 }
 
 impl WindowGrowth {
-    pub(crate) fn between(
-        runs: u32,
-        (start, end): (Heap, Heap),
-        from: &Counts,
-        to: &Counts,
-    ) -> WindowGrowth {
-        let net = |p: Option<(i64, i64)>| p.map(|(a, b)| b - a);
-        let [threads, fds, tasks, mapped] = from.pairs(to).map(net);
+    /// The window's growth from the counts at its start (`from`) to those at its end (`to`); a
+    /// measure read at only one of them is `None`.
+    pub(crate) fn between(runs: u32, from: &Counts, to: &Counts) -> WindowGrowth {
         WindowGrowth {
             runs,
-            bytes: end.bytes - start.bytes,
-            blocks: end.blocks - start.blocks,
-            threads,
-            fds,
-            tasks,
-            mapped,
+            net: from.zip(*to).map(|_, (a, b)| Some(b? - a?)),
         }
     }
 }
@@ -137,70 +81,81 @@ pub struct OneTime {
     /// Net live heap blocks the first window gained.
     pub blocks: i64,
     /// The measured run (from 1) that gained the most heap bytes.
-    pub run: usize,
+    pub run: u32,
 }
 
-/// The outcome of a measurement. `Display` gives the same text as the panic of a failed check.
+/// The outcome of a measurement, as a record: every part is a public field (its parts are
+/// records too: [`Count`], [`RunDelta`], [`WindowGrowth`], [`OneTime`]); the methods give derived
+/// answers. `Display` gives the same text as the panic of a failed check.
 ///
-/// Every dimension that was not measured reads as `None`, with the reason in
+/// Every count that was not measured reads as `None`, with the reason in
 /// [`not_measured_reason`](Report::not_measured_reason).
+///
+/// ```
+/// use no_leak::report::Measure;
+///
+/// let r = no_leak::Config::new().measure(|| drop(vec![1u8; 64]));
+/// assert!(!r.is_leak(), "{r}");
+/// assert_eq!(r.net(Measure::Bytes), Some(0), "{r}");
+/// assert!(!r.over_bound.any(), "nothing grew beyond its bound: {r}");
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Report {
     /// The test (or [`Config::name`]) this report is about.
-    pub(crate) name: String,
+    pub name: String,
     /// The configuration it ran with.
-    pub(crate) config: Config,
+    pub config: Config,
     /// Where the counts come from.
-    pub(crate) scope: Scope,
+    pub scope: Scope,
     /// Which allocator counted the heap.
-    pub(crate) heap_source: HeapSource,
-    /// Live heap bytes before and after; `None` if the heap was not measured.
-    pub(crate) bytes: Option<Count>,
-    /// Live heap blocks before and after; `None` if the heap was not measured.
-    pub(crate) blocks: Option<Count>,
+    pub heap_source: HeapSource,
+    /// Each measure before and after the measured runs (after settling, if the check waited);
+    /// `None` where not measured. See [`count`](Report::count) and [`net`](Report::net).
+    pub counts: PerMeasure<Option<Count>>,
+    /// The measures whose growth over the measured runs (the first window, after settling)
+    /// exceeded their bounds: the decision the dimensions in [`exceeded`](Report::exceeded) and
+    /// [`one_time`](Report::one_time) start from, before confirmation. All false in soak mode,
+    /// which decides by trend.
+    pub over_bound: PerMeasure<bool>,
     /// One entry per measured run.
-    pub(crate) per_run: Vec<RunDelta>,
+    pub per_run: Vec<RunDelta>,
     /// The worst run's peak (see [`Config::max_peak_bytes`]); `None` if not measured.
-    pub(crate) peak_bytes: Option<u64>,
-    /// Live OS threads before and after; `None` if not measured.
-    pub(crate) threads: Option<Count>,
-    /// Open file descriptors before and after; `None` if not measured.
-    pub(crate) fds: Option<Count>,
-    /// Alive async tasks on the watched runtimes before and after; `None` if not measured.
-    pub(crate) tasks: Option<Count>,
-    /// Live bytes of anonymous maps made outside the allocator before and after; `None` if not
-    /// measured.
-    pub(crate) mapped: Option<Count>,
+    pub peak_bytes: Option<u64>,
     /// Threads alive after the runs that were not alive before them.
-    pub(crate) new_threads: Vec<ThreadInfo>,
+    pub new_threads: Vec<ThreadInfo>,
     /// Descriptors open after the runs that were not open before them.
-    pub(crate) new_fds: Vec<FdInfo>,
-    /// Dimensions that were not measured, each with the reason.
-    pub(crate) not_measured: Vec<(Dimension, String)>,
+    pub new_fds: Vec<FdInfo>,
+    /// Dimensions that were not measured, each with the reason (see
+    /// [`not_measured_reason`](Report::not_measured_reason)).
+    pub not_measured: Vec<(Dimension, String)>,
     /// How long the check waited for counts to settle (zero when it passed at once).
-    pub(crate) settle_wait: Duration,
+    pub settle_wait: Duration,
     /// The counts were still over a bound when `settle_ms` ran out.
-    pub(crate) settle_gave_up: bool,
+    pub settle_gave_up: bool,
     /// The dimensions over their bounds, in report order.
-    pub(crate) exceeded: Vec<Dimension>,
+    pub exceeded: Vec<Dimension>,
     /// Where the memory live after one more run (the diagnostic run, made only after a heap or
     /// thread leak was found) was allocated, biggest first.
-    pub(crate) sites: Vec<Site>,
+    pub sites: Vec<Site>,
     /// Why `sites` is empty or partial, if it is.
-    pub(crate) sites_note: Option<String>,
-    /// Soak mode's samples and trends (see [`Config::soak`]).
-    pub(crate) soak: Option<SoakReport>,
-    /// What each confirmation window changed, when the first window exceeded a bound.
-    pub(crate) confirmations: Vec<WindowGrowth>,
-    /// Growth of the first window that did not repeat.
-    pub(crate) one_time: Option<OneTime>,
+    pub sites_note: Option<String>,
+    /// Soak mode's samples and trends (see [`Config::soak`]); `None` outside soak mode.
+    pub soak: Option<SoakReport>,
+    /// When the first window exceeded a bound, what each confirmation window changed: a leak
+    /// grows again in every one of them (see the crate docs on confirmation).
+    pub confirmations: Vec<WindowGrowth>,
+    /// Growth of the first window that did not repeat in the confirmation windows: the check
+    /// passed, and this says what grew once.
+    pub one_time: Option<OneTime>,
     /// Why nothing could be measured, if so: the check fails rather than pass on zeros.
-    pub(crate) unmeasurable: Option<String>,
+    pub unmeasurable: Option<String>,
     /// `NO_LEAK=off` was set: the body ran once and nothing was measured.
-    pub(crate) off: bool,
-    /// With the feature `ffi`: why the C heap is not counted in this process, if it is not.
-    pub(crate) c_heap_not_measured: Option<&'static str>,
+    pub off: bool,
+    /// With the cargo feature `ffi`: why the C heap (`malloc` and its family) is not counted in
+    /// this process, if it is not (not Linux with glibc, or another `malloc` takes the calls).
+    /// `None` when it is counted, and always without the feature.
+    pub c_heap_not_measured: Option<&'static str>,
     /// Set by the diagnostic run of a heap leak with sites: who holds each site's memory is
     /// wanted, from a run (`isolation::retain`) that runs the body this many times before its
     /// diagnostic run.
@@ -214,14 +169,10 @@ impl Report {
             config,
             scope,
             heap_source: HeapSource::Missing,
-            bytes: None,
-            blocks: None,
+            counts: PerMeasure::splat(None),
+            over_bound: PerMeasure::splat(false),
             per_run: Vec::new(),
             peak_bytes: None,
-            threads: None,
-            fds: None,
-            tasks: None,
-            mapped: None,
             new_threads: Vec::new(),
             new_fds: Vec::new(),
             not_measured: Vec::new(),
@@ -251,143 +202,14 @@ impl Report {
         self.exceeded.contains(&dim)
     }
 
-    /// The test (or [`Config::name`]) this report is about.
-    pub fn name(&self) -> &str {
-        &self.name
+    /// `m` before and after the measured runs (`counts[m]`); `None` if not measured.
+    pub fn count(&self, m: Measure) -> Option<Count> {
+        self.counts[m]
     }
 
-    /// The configuration it ran with.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Where the counts come from.
-    pub fn scope(&self) -> Scope {
-        self.scope
-    }
-
-    /// Which allocator counted the heap.
-    pub fn heap_source(&self) -> HeapSource {
-        self.heap_source
-    }
-
-    /// Live heap bytes before and after the measured runs; `None` if not measured.
-    pub fn bytes(&self) -> Option<Count> {
-        self.bytes
-    }
-
-    /// Live heap blocks before and after the measured runs; `None` if not measured.
-    pub fn blocks(&self) -> Option<Count> {
-        self.blocks
-    }
-
-    /// Net growth of live heap bytes over the measured runs; `None` if not measured.
-    pub fn net_bytes(&self) -> Option<i64> {
-        self.bytes.map(|c| c.net())
-    }
-
-    /// Net growth of live heap blocks over the measured runs; `None` if not measured.
-    pub fn net_blocks(&self) -> Option<i64> {
-        self.blocks.map(|c| c.net())
-    }
-
-    /// One entry per measured run.
-    pub fn per_run(&self) -> &[RunDelta] {
-        &self.per_run
-    }
-
-    /// The worst run's peak (see [`Config::max_peak_bytes`]); `None` if not measured.
-    pub fn peak_bytes(&self) -> Option<u64> {
-        self.peak_bytes
-    }
-
-    /// Live OS threads before and after; `None` if not measured.
-    pub fn threads(&self) -> Option<Count> {
-        self.threads
-    }
-
-    /// Open file descriptors before and after; `None` if not measured.
-    pub fn fds(&self) -> Option<Count> {
-        self.fds
-    }
-
-    /// Alive async tasks on the watched runtimes before and after; `None` if not measured.
-    pub fn tasks(&self) -> Option<Count> {
-        self.tasks
-    }
-
-    /// Live bytes of anonymous `mmap` made outside the allocator (cargo feature `ffi`), before
-    /// and after; `None` if not measured.
-    pub fn mapped(&self) -> Option<Count> {
-        self.mapped
-    }
-
-    /// Net growth of mapped bytes; `None` if not measured.
-    pub fn net_mapped(&self) -> Option<i64> {
-        self.mapped.map(|c| c.net())
-    }
-
-    /// Net growth of live threads; `None` if not measured.
-    pub fn net_threads(&self) -> Option<i64> {
-        self.threads.map(|c| c.net())
-    }
-
-    /// Net growth of open fds; `None` if not measured.
-    pub fn net_fds(&self) -> Option<i64> {
-        self.fds.map(|c| c.net())
-    }
-
-    /// Net growth of alive async tasks; `None` if not measured.
-    pub fn net_tasks(&self) -> Option<i64> {
-        self.tasks.map(|c| c.net())
-    }
-
-    /// Threads alive after the runs that were not alive before them.
-    pub fn new_threads(&self) -> &[ThreadInfo] {
-        &self.new_threads
-    }
-
-    /// Descriptors open after the runs that were not open before them.
-    pub fn new_fds(&self) -> &[FdInfo] {
-        &self.new_fds
-    }
-
-    /// How long the check waited for counts to settle (zero when it passed at once).
-    pub fn settle_wait(&self) -> Duration {
-        self.settle_wait
-    }
-
-    /// The counts were still over a bound when `settle_ms` ran out.
-    pub fn settle_gave_up(&self) -> bool {
-        self.settle_gave_up
-    }
-
-    /// The dimensions over their bounds, in report order.
-    pub fn exceeded(&self) -> &[Dimension] {
-        &self.exceeded
-    }
-
-    /// Where the memory live after the diagnostic run (made only after a heap or thread leak was
-    /// found) was allocated, biggest first.
-    pub fn sites(&self) -> &[Site] {
-        &self.sites
-    }
-
-    /// With the cargo feature `ffi`: why the C heap (`malloc` and its family) is not counted in
-    /// this process, if it is not (not Linux with glibc, or another `malloc` takes the calls).
-    /// `None` when it is counted, and always without the feature.
-    pub fn c_heap_not_measured(&self) -> Option<&str> {
-        self.c_heap_not_measured
-    }
-
-    /// Why [`sites`](Report::sites) is empty or partial, if it is.
-    pub fn sites_note(&self) -> Option<&str> {
-        self.sites_note.as_deref()
-    }
-
-    /// Soak mode's samples and trends (see [`Config::soak`]); `None` outside soak mode.
-    pub fn soak(&self) -> Option<&SoakReport> {
-        self.soak.as_ref()
+    /// Net growth of `m` over the measured runs; `None` if not measured.
+    pub fn net(&self, m: Measure) -> Option<i64> {
+        self.counts[m].map(|c| c.net())
     }
 
     /// How many times the body ran before the diagnostic run: warmup, the first window and the
@@ -395,28 +217,6 @@ impl Report {
     pub(crate) fn runs_before_diagnosis(&self) -> u32 {
         let windows: u32 = self.confirmations.iter().map(|w| w.runs).sum();
         self.config.warmup + self.config.runs + windows
-    }
-
-    /// When the first window exceeded a bound, what each confirmation window changed: a leak
-    /// grows again in every one of them (see the crate docs on confirmation).
-    pub fn confirmations(&self) -> &[WindowGrowth] {
-        &self.confirmations
-    }
-
-    /// Growth of the first window that did not repeat in the confirmation windows: the check
-    /// passed, and this says what grew once.
-    pub fn one_time(&self) -> Option<&OneTime> {
-        self.one_time.as_ref()
-    }
-
-    /// Why nothing could be measured, if so: the check fails rather than pass on zeros.
-    pub fn unmeasurable(&self) -> Option<&str> {
-        self.unmeasurable.as_deref()
-    }
-
-    /// `NO_LEAK=off` was set: the body ran once and nothing was measured.
-    pub fn is_off(&self) -> bool {
-        self.off
     }
 
     /// Why `dim` was not measured, or `None` if it was.
@@ -437,4 +237,43 @@ fn c_heap_not_measured() -> Option<&'static str> {
 #[cfg(not(feature = "ffi"))]
 fn c_heap_not_measured() -> Option<&'static str> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hint offers the bounds of the measures the check found over (recorded on the report),
+    /// not what the text would decide again from the counts.
+    #[test]
+    fn the_text_offers_the_bounds_of_the_recorded_measures() {
+        let mut r = Report::new("t".into(), Config::new(), Scope::Process);
+        r.counts[Measure::Bytes] = Some((100, 180).into());
+        r.counts[Measure::Blocks] = Some((10, 15).into());
+        r.exceeded = vec![Dimension::Heap];
+        r.over_bound[Measure::Blocks] = true;
+        let text = r.to_string();
+        assert!(text.contains("#[no_leak(max_blocks = 5)]"), "{text}");
+        r.over_bound[Measure::Bytes] = true;
+        let text = r.to_string();
+        assert!(
+            text.contains("#[no_leak(max_bytes = 80, max_blocks = 5)]"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_window_measures_growth_only_where_read_at_both_ends() {
+        let mut from = Counts::splat(None);
+        let mut to = Counts::splat(None);
+        (from[Measure::Bytes], to[Measure::Bytes]) = (Some(100), Some(164));
+        (from[Measure::Fds], to[Measure::Fds]) = (Some(7), Some(5));
+        to[Measure::Threads] = Some(3);
+        let w = WindowGrowth::between(8, &from, &to);
+        assert_eq!(w.runs, 8);
+        assert_eq!(w.net[Measure::Bytes], Some(64));
+        assert_eq!(w.net[Measure::Fds], Some(-2));
+        assert_eq!(w.net[Measure::Threads], None);
+        assert_eq!(w.net[Measure::Blocks], None);
+    }
 }

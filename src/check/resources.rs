@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::check::measure::{Measure, PerMeasure};
+use crate::counting::heap::Heap;
 use crate::counting::{census, mapped, tasks};
 
 /// The live threads, open fds and alive tasks at one moment. Taking it allocates: never inside
@@ -15,38 +17,30 @@ pub(crate) struct Resources {
     pub(crate) mapped: Option<i64>,
 }
 
-/// Threads, fds, tasks and mapped bytes as numbers, read without allocating. All four are
-/// process-wide: none is read on a shared test thread.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub(crate) threads: Option<i64>,
-    pub(crate) fds: Option<i64>,
-    pub(crate) tasks: Option<i64>,
-    pub(crate) mapped: Option<i64>,
-}
+/// Every measure as a number, read without allocating; `None` where not read. [`Counts::read`]
+/// reads threads, fds, tasks and mapped bytes, all process-wide (none is read on a shared test
+/// thread); the heap's two come from a `Meter` reading, added with [`Counts::with_heap`].
+pub(crate) type Counts = PerMeasure<Option<i64>>;
 
 impl Counts {
     /// Reads the counts, or nothing when `on` is false (a shared process).
     pub(crate) fn read(on: bool) -> Counts {
+        let mut c = Counts::splat(None);
         if !on {
-            return Counts::default();
+            return c;
         }
-        Counts {
-            threads: census::thread_count().map(|n| n as i64),
-            fds: census::fd_count().map(|n| n as i64),
-            tasks: tasks::alive_tasks(),
-            mapped: mapped::live_mapped_bytes(),
-        }
+        c[Measure::Threads] = census::thread_count().map(|n| n as i64);
+        c[Measure::Fds] = census::fd_count().map(|n| n as i64);
+        c[Measure::Tasks] = tasks::alive_tasks();
+        c[Measure::Mapped] = mapped::live_mapped_bytes();
+        c
     }
 
-    /// `(self, later)` pairs of threads, fds, tasks and mapped bytes, where both are known.
-    pub(crate) fn pairs(&self, later: &Counts) -> [Option<(i64, i64)>; 4] {
-        [
-            self.threads.zip(later.threads),
-            self.fds.zip(later.fds),
-            self.tasks.zip(later.tasks),
-            self.mapped.zip(later.mapped),
-        ]
+    /// These counts with a heap reading's bytes and blocks.
+    pub(crate) fn with_heap(mut self, heap: Heap) -> Counts {
+        self[Measure::Bytes] = Some(heap.bytes);
+        self[Measure::Blocks] = Some(heap.blocks);
+        self
     }
 }
 
@@ -88,12 +82,13 @@ impl Resources {
         now
     }
 
+    /// The census as numbers (no heap).
     pub(crate) fn counts(&self) -> Counts {
-        Counts {
-            threads: self.threads.as_ref().map(|s| s.len() as i64),
-            fds: self.fds.as_ref().map(|s| s.len() as i64),
-            tasks: self.tasks,
-            mapped: self.mapped,
-        }
+        let mut c = Counts::splat(None);
+        c[Measure::Threads] = self.threads.as_ref().map(|s| s.len() as i64);
+        c[Measure::Fds] = self.fds.as_ref().map(|s| s.len() as i64);
+        c[Measure::Tasks] = self.tasks;
+        c[Measure::Mapped] = self.mapped;
+        c
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::check::config::Config;
-use crate::check::growth::{Baseline, Dims};
-use crate::check::report::Dimension;
+use crate::check::growth::Baseline;
+use crate::check::measure::{Measure, PerMeasure};
 use crate::check::resources::Counts;
 use crate::counting::heap::{Heap, Meter};
 use crate::counting::{census, tasks};
@@ -72,8 +72,8 @@ pub(crate) struct Settled {
     /// The last readings.
     pub(crate) heap: Heap,
     pub(crate) counts: Counts,
-    /// Still over their bounds, of the dimensions asked about.
-    pub(crate) over: Dims,
+    /// The measures still over their bounds.
+    pub(crate) over: PerMeasure<bool>,
     pub(crate) waited: Duration,
     pub(crate) gave_up: bool,
 }
@@ -89,13 +89,10 @@ pub(crate) fn settle(baseline: &Baseline, meter: &Meter, census_on: bool) -> Set
         tasks::nudge_watched();
     }
     let mut now = read();
-    let mut over = baseline.over(now.0, &now.1);
+    let mut over = baseline.over(&now.1.with_heap(now.0));
     let mut wait = Backoff::new(Duration::from_millis(baseline.cfg.settle_ms));
     let (mut gave_up, mut waited, mut still) = (false, Duration::ZERO, 0);
-    while census_on
-        && !over.is_empty()
-        && (still < STILL_POLLS || can_change(baseline, &now.1, over))
-    {
+    while census_on && over.any() && (still < STILL_POLLS || can_change(baseline, &now.1, &over)) {
         if !wait.pause() {
             gave_up = true;
             break;
@@ -104,7 +101,7 @@ pub(crate) fn settle(baseline: &Baseline, meter: &Meter, census_on: bool) -> Set
         let next = read();
         still = if next == now { still + 1 } else { 0 };
         now = next;
-        over = baseline.over(now.0, &now.1);
+        over = baseline.over(&now.1.with_heap(now.0));
     }
     Settled {
         heap: now.0,
@@ -119,14 +116,12 @@ pub(crate) fn settle(baseline: &Baseline, meter: &Meter, census_on: bool) -> Set
 /// may be on its way out, a task may be finishing on its runtime), a thread is alive that was not
 /// before the window (it may yet exit, and free or close what it holds), or a thread is exiting.
 /// Heap and fds held by nothing that can still run do not change by waiting.
-fn can_change(baseline: &Baseline, now: &Counts, over: Dims) -> bool {
-    if over.contains(Dimension::Threads) || over.contains(Dimension::Tasks) {
+fn can_change(baseline: &Baseline, now: &Counts, over: &PerMeasure<bool>) -> bool {
+    if over[Measure::Threads] || over[Measure::Tasks] {
         return true;
     }
-    let new_threads = baseline
-        .counts
-        .threads
-        .zip(now.threads)
+    let new_threads = baseline.counts[Measure::Threads]
+        .zip(now[Measure::Threads])
         .is_some_and(|(b, a)| a > b);
     new_threads || census::exiting_thread_count() > 0
 }

@@ -4,7 +4,7 @@
 
 use crate::check::config::Config;
 use crate::check::outcome::Outcome;
-use crate::check::report::{Count, Dimension, Report};
+use crate::check::report::{Count, Dimension, Measure, Report};
 use crate::check::resources::Counts;
 use crate::check::window;
 use crate::counting::heap::Meter;
@@ -18,9 +18,9 @@ fn sample(iteration: u64, meter: &Meter, census_on: bool) -> SoakSample {
         iteration,
         bytes: heap.bytes,
         blocks: heap.blocks,
-        threads: counts.threads,
-        fds: counts.fds,
-        mapped: counts.mapped,
+        threads: counts[Measure::Threads],
+        fds: counts[Measure::Fds],
+        mapped: counts[Measure::Mapped],
     }
 }
 
@@ -34,9 +34,9 @@ pub(crate) fn run<R: Outcome>(
 ) -> Result<Report, R> {
     let bounds = Bounds {
         max_slope_bytes_per_iteration: cfg.max_slope_bytes,
-        max_mapped_bytes: cfg.max_mapped_bytes,
+        max_mapped_bytes: cfg.bound(crate::check::measure::Measure::Mapped),
     };
-    let name = report.name().to_string();
+    let name = report.name.clone();
     let (soak, leaking) = soak::run(
         &name,
         cfg.soak.expect("soak mode"),
@@ -45,18 +45,18 @@ pub(crate) fn run<R: Outcome>(
         |i| sample(i, meter, census_on),
     )?;
     if let (Some(a), Some(b)) = (soak.samples.first(), soak.samples.last()) {
-        report.bytes = Some((a.bytes, b.bytes).into());
-        report.blocks = Some((a.blocks, b.blocks).into());
-        report.threads = a.threads.zip(b.threads).map(Count::from);
-        report.fds = a.fds.zip(b.fds).map(Count::from);
-        report.mapped = a.mapped.zip(b.mapped).map(Count::from);
+        report.counts[Measure::Bytes] = Some((a.bytes, b.bytes).into());
+        report.counts[Measure::Blocks] = Some((a.blocks, b.blocks).into());
+        report.counts[Measure::Threads] = a.threads.zip(b.threads).map(Count::from);
+        report.counts[Measure::Fds] = a.fds.zip(b.fds).map(Count::from);
+        report.counts[Measure::Mapped] = a.mapped.zip(b.mapped).map(Count::from);
     }
     if !census_on {
         let why = crate::check::env::SHARED_PROCESS;
         report.not_measured.push((Dimension::Threads, why.into()));
         report.not_measured.push((Dimension::Fds, why.into()));
         report.not_measured.push((Dimension::Mapped, why.into()));
-    } else if report.mapped.is_none() {
+    } else if report.counts[Measure::Mapped].is_none() {
         let why = crate::counting::mapped::not_measured_reason();
         report.not_measured.push((Dimension::Mapped, why.into()));
     }

@@ -2,6 +2,7 @@
 //! peak); confirmation windows are read without allocating, for the confirmation rule.
 
 use crate::check::config::Config;
+use crate::check::measure::Measure;
 use crate::check::outcome::Outcome;
 use crate::check::report::RunDelta;
 use crate::check::resources::Counts;
@@ -208,7 +209,7 @@ pub(crate) fn confirmation<R: Outcome>(
     for i in 0..runs {
         run(body)?;
         if i + 1 == runs {
-            settle::await_thread_count(start.threads, cfg);
+            settle::await_thread_count(start[Measure::Threads], cfg);
         }
         last = meter.heap();
         range.add(last);

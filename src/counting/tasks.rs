@@ -103,7 +103,7 @@ mod watched {
 ///     // Never ends: one more alive task on SERVICE per run.
 ///     SERVICE.spawn(std::future::pending::<()>());
 /// });
-/// assert_eq!(report.net_tasks(), Some(5), "{report}");
+/// assert_eq!(report.net(no_leak::report::Measure::Tasks), Some(5), "{report}");
 /// ```
 #[cfg(feature = "tokio")]
 pub fn watch_runtime(handle: &tokio::runtime::Handle) -> bool {

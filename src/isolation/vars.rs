@@ -1,7 +1,7 @@
 //! Every `NO_LEAK*` environment variable the crate reads or sets, in one list, and which of them
 //! a child process of the test binary inherits (see [`dropped_for`]).
 
-use crate::check::env::{CHILD_VAR, OFF_VAR, RUNS_VAR, SETTLE_MS_VAR, WARMUP_VAR};
+use crate::check::env::{CHILD_VAR, OFF_VAR, RUNS_VAR, SETTLE_MS_VAR, SITES_VAR, WARMUP_VAR};
 use crate::isolation::role::Role;
 
 /// Which children inherit a variable.
@@ -42,6 +42,11 @@ pub(crate) const VARS: &[Var] = &[
     // check::env: the suite-wide settling time.
     Var {
         name: SETTLE_MS_VAR,
+        passes: Passes::Always,
+    },
+    // output::text: how many allocation sites a report lists.
+    Var {
+        name: SITES_VAR,
         passes: Passes::Always,
     },
     // output::jsonl: the file the JSON lines are appended to.

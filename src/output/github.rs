@@ -10,7 +10,7 @@ use std::io::Write;
 use std::panic::Location;
 use std::path::{Path, PathBuf};
 
-use crate::check::report::{Dimension, Report};
+use crate::check::report::{Dimension, Measure, Report};
 
 /// Prints the annotation of a failing `report` to stdout, when running under GitHub Actions.
 /// `written` is where the check was written, for a report with no site in the user's code.
@@ -26,13 +26,13 @@ pub(crate) fn annotate(report: &Report, written: &Location<'_>) {
 /// The workflow command for a failing report, paths relative to `root`.
 pub(crate) fn annotation(report: &Report, written: &Location<'_>, root: Option<&Path>) -> String {
     let site = report
-        .sites()
+        .sites
         .iter()
         .filter_map(|s| s.frame.as_ref())
         .find_map(|f| Some((f.file.clone()?, f.line?)));
     let (file, line) = site.unwrap_or_else(|| (written.file().to_string(), written.line()));
-    let dims: Vec<&str> = report.exceeded().iter().map(|d| d.as_str()).collect();
-    let title = format!("{} leaked: {}", report.name(), dims.join(", "));
+    let dims: Vec<&str> = report.exceeded.iter().map(|d| d.as_str()).collect();
+    let title = format!("{} leaked: {}", report.name, dims.join(", "));
     format!(
         "::error file={},line={line},title={}::{}\n",
         escape_property(&relative(&file, root)),
@@ -45,29 +45,29 @@ pub(crate) fn annotation(report: &Report, written: &Location<'_>, root: Option<&
 fn summary(r: &Report) -> String {
     let mut parts = Vec::new();
     if r.exceeds(Dimension::Heap) {
-        if let (Some(b), Some(k)) = (r.net_bytes(), r.net_blocks()) {
+        if let (Some(b), Some(k)) = (r.net(Measure::Bytes), r.net(Measure::Blocks)) {
             parts.push(format!("{b:+} B, {k:+} blocks"));
         }
     }
     for (dim, n) in [
-        (Dimension::Threads, r.net_threads()),
-        (Dimension::Fds, r.net_fds()),
-        (Dimension::Tasks, r.net_tasks()),
+        (Dimension::Threads, r.net(Measure::Threads)),
+        (Dimension::Fds, r.net(Measure::Fds)),
+        (Dimension::Tasks, r.net(Measure::Tasks)),
     ] {
         if let (true, Some(n)) = (r.exceeds(dim), n) {
             parts.push(format!("{n:+} {dim}"));
         }
     }
-    if let (true, Some(n)) = (r.exceeds(Dimension::Mapped), r.net_mapped()) {
+    if let (true, Some(n)) = (r.exceeds(Dimension::Mapped), r.net(Measure::Mapped)) {
         parts.push(format!("{n:+} B mapped"));
     }
-    if let (true, Some(p)) = (r.exceeds(Dimension::Peak), r.peak_bytes()) {
+    if let (true, Some(p)) = (r.exceeds(Dimension::Peak), r.peak_bytes) {
         parts.push(format!("peak {p} B"));
     }
     format!(
         "{} over {} runs, growing again in every confirmation window; see the test's output for the report",
         parts.join(", "),
-        r.per_run().len()
+        r.per_run.len()
     )
 }
 

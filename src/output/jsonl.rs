@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use crate::check::report::{Count, Report};
+use crate::check::report::{Count, Measure, Report};
 use crate::counting::heap::Scope;
 use crate::diagnosis::retention::{HeldBy, Holder};
 use crate::diagnosis::sites::Frame;
@@ -90,14 +90,14 @@ pub(crate) fn report_line(r: &Report, outcome: &str, verdict: &str) -> String {
         string(verdict),
         string(outcome),
         exceeded.join(","),
-        count(r.bytes),
-        count(r.blocks),
+        count(r.count(Measure::Bytes)),
+        count(r.count(Measure::Blocks)),
         per_run.join(","),
         opt(r.peak_bytes),
-        count(r.threads),
-        count(r.fds),
-        count(r.tasks),
-        count(r.mapped),
+        count(r.count(Measure::Threads)),
+        count(r.count(Measure::Fds)),
+        count(r.count(Measure::Tasks)),
+        count(r.count(Measure::Mapped)),
         r.settle_wait.as_millis(),
         r.config.warmup,
         r.config.runs,
@@ -121,12 +121,12 @@ fn confirmations(r: &Report) -> String {
             format!(
                 "{{\"runs\":{},\"bytes\":{},\"blocks\":{},\"threads\":{},\"fds\":{},\"tasks\":{},\"mapped\":{}}}",
                 w.runs,
-                w.bytes,
-                w.blocks,
-                opt(w.threads),
-                opt(w.fds),
-                opt(w.tasks),
-                opt(w.mapped)
+                w.net[Measure::Bytes].unwrap_or(0),
+                w.net[Measure::Blocks].unwrap_or(0),
+                opt(w.net[Measure::Threads]),
+                opt(w.net[Measure::Fds]),
+                opt(w.net[Measure::Tasks]),
+                opt(w.net[Measure::Mapped])
             )
         })
         .collect();

@@ -67,10 +67,10 @@ pub fn assert_first_site_marked(body: fn(), file: &str, module_path: &str) {
 }
 
 fn assert_first_site(report: &Report, file: &str, want: &[u32]) {
-    let name = report.name();
+    let name = &report.name;
     assert!(report.is_leak(), "{name}: {report}");
     let site = report
-        .sites()
+        .sites
         .first()
         .unwrap_or_else(|| panic!("{name}: no sites\n{report}"));
     let frame = site
@@ -94,14 +94,14 @@ fn assert_first_site(report: &Report, file: &str, want: &[u32]) {
 #[no_leak::isolated]
 fn leak_on_another_thread_points_inside_that_thread() {
     let report = quick().measure(leak_on_joined_thread);
-    let frame = report.sites()[0].frame.as_ref().unwrap();
+    let frame = report.sites[0].frame.as_ref().unwrap();
     assert!(
         frame
             .function
             .contains("leak_on_joined_thread::{{closure}}"),
         "{report}"
     );
-    assert!(!report.sites()[0].spawns_thread, "{report}");
+    assert!(!report.sites[0].spawns_thread, "{report}");
 }
 
 #[test]

@@ -252,7 +252,7 @@ mod off_glibc_tests {
             "{text}"
         );
         // `mapped` is not measured either, and says so once it has a bound.
-        assert_eq!(r.mapped, None);
+        assert_eq!(r.count(crate::report::Measure::Mapped), None);
         let r = crate::Config::new().max_mapped_bytes(1).measure(|| ());
         let text = r.to_string();
         assert!(

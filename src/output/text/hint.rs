@@ -4,7 +4,7 @@
 use std::fmt;
 
 use super::Out;
-use crate::check::report::{Count, Dimension, Report};
+use crate::check::report::{Dimension, Measure, Report};
 
 pub(super) fn write_hint(f: Out, r: &Report) -> fmt::Result {
     if r.exceeded.is_empty() {
@@ -23,9 +23,7 @@ pub(super) fn write_hint(f: Out, r: &Report) -> fmt::Result {
 
 /// The bounds that would accept the growth seen in `dim`, with the values seen.
 fn knobs(r: &Report, dim: Dimension) -> Vec<String> {
-    let c = &r.config;
-    let net = |n: Option<Count>| n.map_or(0, |n| n.net().max(0));
-    let over = |n: i64, max: u64| i128::from(n) > i128::from(max);
+    let net = |m: Measure| r.net(m).map_or(0, |n| n.max(0));
     match dim {
         Dimension::Heap if r.soak.is_some() => {
             let slope = r
@@ -40,18 +38,18 @@ fn knobs(r: &Report, dim: Dimension) -> Vec<String> {
         }
         Dimension::Heap => {
             let mut v = Vec::new();
-            if over(net(r.bytes), c.max_bytes) {
-                v.push(format!("max_bytes = {}", net(r.bytes)));
+            if r.over_bound[Measure::Bytes] {
+                v.push(format!("max_bytes = {}", net(Measure::Bytes)));
             }
-            if over(net(r.blocks), c.max_blocks) {
-                v.push(format!("max_blocks = {}", net(r.blocks)));
+            if r.over_bound[Measure::Blocks] {
+                v.push(format!("max_blocks = {}", net(Measure::Blocks)));
             }
             v
         }
         Dimension::Peak => vec![format!("max_peak_bytes = {}", r.peak_bytes.unwrap_or(0))],
-        Dimension::Threads => vec![format!("max_threads = {}", net(r.threads))],
-        Dimension::Fds => vec![format!("max_fds = {}", net(r.fds))],
-        Dimension::Tasks => vec![format!("max_tasks = {}", net(r.tasks))],
-        Dimension::Mapped => vec![format!("max_mapped_bytes = {}", net(r.mapped))],
+        Dimension::Threads => vec![format!("max_threads = {}", net(Measure::Threads))],
+        Dimension::Fds => vec![format!("max_fds = {}", net(Measure::Fds))],
+        Dimension::Tasks => vec![format!("max_tasks = {}", net(Measure::Tasks))],
+        Dimension::Mapped => vec![format!("max_mapped_bytes = {}", net(Measure::Mapped))],
     }
 }

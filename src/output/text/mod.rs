@@ -11,7 +11,7 @@ mod tests;
 
 use std::fmt;
 
-use crate::check::report::{Dimension, Report, WindowGrowth};
+use crate::check::report::{Dimension, Measure, Report, WindowGrowth};
 use crate::counting::heap::Scope;
 use crate::diagnosis::sites::Frame;
 use numbers::{signed, signed_size, size};
@@ -70,7 +70,7 @@ fn write_title(f: Out, r: &Report) -> fmt::Result {
 
 /// How much `dim` grew, in a few words for the title.
 fn growth(r: &Report, dim: Dimension) -> Option<String> {
-    let net = |c: Option<crate::check::report::Count>| c.map(|c| c.net());
+    let net = |m: Measure| r.net(m);
     if let Some(soak) = &r.soak {
         let trend = match dim {
             Dimension::Heap => soak.bytes.map(|t| format!("{:+.2} B/iteration", t.slope)),
@@ -91,14 +91,14 @@ fn growth(r: &Report, dim: Dimension) -> Option<String> {
     match dim {
         Dimension::Heap => Some(format!(
             "{} B, {} blocks",
-            signed(net(r.bytes)?),
-            signed(net(r.blocks)?)
+            signed(net(Measure::Bytes)?),
+            signed(net(Measure::Blocks)?)
         )),
         Dimension::Peak => r.peak_bytes.map(|p| format!("peak {p} B")),
-        Dimension::Threads => net(r.threads).map(|n| format!("{} threads", signed(n))),
-        Dimension::Fds => net(r.fds).map(|n| format!("{} {fds}", signed(n))),
-        Dimension::Tasks => net(r.tasks).map(|n| format!("{} tasks", signed(n))),
-        Dimension::Mapped => net(r.mapped).map(|n| format!("{} mapped", signed_size(n))),
+        Dimension::Threads => net(Measure::Threads).map(|n| format!("{} threads", signed(n))),
+        Dimension::Fds => net(Measure::Fds).map(|n| format!("{} {fds}", signed(n))),
+        Dimension::Tasks => net(Measure::Tasks).map(|n| format!("{} tasks", signed(n))),
+        Dimension::Mapped => net(Measure::Mapped).map(|n| format!("{} mapped", signed_size(n))),
     }
 }
 
@@ -122,7 +122,7 @@ fn where_it_leaked(r: &Report) -> Option<&Frame> {
 }
 
 fn write_heap(f: Out, r: &Report) -> fmt::Result {
-    let (Some(b), Some(k)) = (r.bytes, r.blocks) else {
+    let (Some(b), Some(k)) = (r.count(Measure::Bytes), r.count(Measure::Blocks)) else {
         return Ok(());
     };
     let c = &r.config;
@@ -132,8 +132,8 @@ fn write_heap(f: Out, r: &Report) -> fmt::Result {
         signed(b.net()),
         signed(k.net()),
         r.per_run.len(),
-        c.max_bytes,
-        c.max_blocks
+        c.bound(Measure::Bytes),
+        c.bound(Measure::Blocks)
     )?;
     let per: Vec<String> = r
         .per_run
@@ -175,18 +175,23 @@ fn write_confirmations(f: Out, r: &Report) -> fmt::Result {
 fn window_growth(r: &Report, w: &WindowGrowth) -> String {
     let mut parts = Vec::new();
     if r.exceeds(Dimension::Heap) {
-        parts.push(format!("{} B/{} blocks", signed(w.bytes), signed(w.blocks)));
+        let heap = |m: Measure| w.net[m].unwrap_or(0);
+        parts.push(format!(
+            "{} B/{} blocks",
+            signed(heap(Measure::Bytes)),
+            signed(heap(Measure::Blocks))
+        ));
     }
     for (dim, n) in [
-        (Dimension::Threads, w.threads),
-        (Dimension::Fds, w.fds),
-        (Dimension::Tasks, w.tasks),
+        (Dimension::Threads, w.net[Measure::Threads]),
+        (Dimension::Fds, w.net[Measure::Fds]),
+        (Dimension::Tasks, w.net[Measure::Tasks]),
     ] {
         if let (true, Some(n)) = (r.exceeds(dim), n) {
             parts.push(format!("{} {dim}", signed(n)));
         }
     }
-    if let (true, Some(n)) = (r.exceeds(Dimension::Mapped), w.mapped) {
+    if let (true, Some(n)) = (r.exceeds(Dimension::Mapped), w.net[Measure::Mapped]) {
         parts.push(format!("{} mapped", signed_size(n)));
     }
     parts.join(", ")
@@ -198,7 +203,7 @@ fn write_one_time(f: Out, r: &Report) -> fmt::Result {
         return Ok(());
     };
     let dims: Vec<&str> = o.dimensions.iter().map(|d| d.as_str()).collect();
-    let mapped = match r.mapped {
+    let mapped = match r.count(Measure::Mapped) {
         Some(m) if o.dimensions.contains(&Dimension::Mapped) => {
             format!("; mapped {}", signed_size(m.net()))
         }
@@ -213,7 +218,7 @@ fn write_one_time(f: Out, r: &Report) -> fmt::Result {
         signed(o.blocks),
         o.run,
         r.confirmations.len(),
-        r.config.warmup + o.run as u32
+        r.config.warmup + o.run
     )
 }
 
@@ -240,11 +245,12 @@ fn write_c_heap(f: Out, r: &Report) -> fmt::Result {
 /// Threads, fds, tasks and mapped bytes: before -> after (net, bound), or why not measured.
 fn write_counts(f: Out, r: &Report) -> fmt::Result {
     let c = &r.config;
-    for (dim, count, bound) in [
-        (Dimension::Threads, r.threads, c.max_threads),
-        (Dimension::Fds, r.fds, c.max_fds),
-        (Dimension::Tasks, r.tasks, c.max_tasks),
+    for (dim, measure) in [
+        (Dimension::Threads, Measure::Threads),
+        (Dimension::Fds, Measure::Fds),
+        (Dimension::Tasks, Measure::Tasks),
     ] {
+        let (count, bound) = (r.count(measure), c.bound(measure));
         // A soak shows threads and fds as trends.
         if r.soak.is_some() && dim != Dimension::Tasks {
             continue;
@@ -277,8 +283,8 @@ fn write_counts(f: Out, r: &Report) -> fmt::Result {
 
 /// Mapped bytes, shown only where they are measured (feature `ffi`) or a bound was asked for.
 fn write_mapped(f: Out, r: &Report) -> fmt::Result {
-    let bound = r.config.max_mapped_bytes;
-    match r.mapped {
+    let bound = r.config.bound(Measure::Mapped);
+    match r.count(Measure::Mapped) {
         Some(n) => writeln!(
             f,
             "  mapped:    {} -> {} ({}, bound: {})",

@@ -2,7 +2,7 @@
 
 use super::numbers::size;
 use crate::check::config::Config;
-use crate::check::report::{Dimension, Report, RunDelta, WindowGrowth};
+use crate::check::report::{Dimension, Measure, PerMeasure, Report, RunDelta, WindowGrowth};
 use crate::counting::census::{FdInfo, ThreadInfo};
 use crate::counting::heap::Scope;
 use crate::diagnosis::retention::{HeldBy, Holder};
@@ -33,8 +33,8 @@ fn site(bytes: u64, blocks: u64, line: u32) -> Site {
 
 fn report(cfg: Config) -> Report {
     let mut r = Report::new("bus::tests::leaks".into(), cfg, Scope::Process);
-    r.bytes = Some((1000, 1664).into());
-    r.blocks = Some((10, 25).into());
+    r.counts[Measure::Bytes] = Some((1000, 1664).into());
+    r.counts[Measure::Blocks] = Some((10, 25).into());
     r.per_run = vec![
         RunDelta {
             bytes: 133,
@@ -43,23 +43,22 @@ fn report(cfg: Config) -> Report {
         };
         5
     ];
-    r.threads = Some((2, 2).into());
-    r.fds = Some((4, 4).into());
+    r.counts[Measure::Threads] = Some((2, 2).into());
+    r.counts[Measure::Fds] = Some((4, 4).into());
     r
 }
 
 fn heap_leak() -> Report {
     let mut r = report(Config::new());
     r.exceeded = vec![Dimension::Heap];
-    r.confirmations = vec![WindowGrowth {
-        runs: 8,
-        bytes: 1064,
-        blocks: 24,
-        threads: Some(0),
-        fds: Some(0),
-        tasks: None,
-        mapped: None,
-    }];
+    r.over_bound[Measure::Bytes] = true;
+    r.over_bound[Measure::Blocks] = true;
+    let mut net = PerMeasure::splat(None);
+    net[Measure::Bytes] = Some(1064);
+    net[Measure::Blocks] = Some(24);
+    net[Measure::Threads] = Some(0);
+    net[Measure::Fds] = Some(0);
+    r.confirmations = vec![WindowGrowth { runs: 8, net }];
     r.sites = vec![site(400, 5, 131), site(200, 5, 140), site(40, 3, 150)];
     r.sites.extend([site(16, 1, 160), site(8, 1, 170)]);
     r.sites[0].held_by = Some(HeldBy {
@@ -101,8 +100,8 @@ no_leak: `bus::tests::leaks` leaked heap: +664 B, +15 blocks at src/bus.rs:131
 #[test]
 fn a_thread_leak_without_heap_growth_points_at_the_spawn() {
     let mut r = report(Config::new());
-    r.bytes = Some((1000, 1000).into());
-    r.blocks = Some((10, 10).into());
+    r.counts[Measure::Bytes] = Some((1000, 1000).into());
+    r.counts[Measure::Blocks] = Some((10, 10).into());
     r.per_run = vec![
         RunDelta {
             bytes: 0,
@@ -111,9 +110,11 @@ fn a_thread_leak_without_heap_growth_points_at_the_spawn() {
         };
         5
     ];
-    r.threads = Some((2, 7).into());
-    r.fds = Some((4, 9).into());
+    r.counts[Measure::Threads] = Some((2, 7).into());
+    r.counts[Measure::Fds] = Some((4, 9).into());
     r.exceeded = vec![Dimension::Threads, Dimension::Fds];
+    r.over_bound[Measure::Threads] = true;
+    r.over_bound[Measure::Fds] = true;
     r.new_threads = (10..15)
         .map(|tid| ThreadInfo {
             tid,
@@ -170,8 +171,9 @@ fn more_sites_are_listed_when_asked() {
 #[test]
 fn mapped_shows_where_measured_with_its_hint() {
     let mut r = report(Config::new());
-    r.mapped = Some((16 << 10, (16 << 10) + (5 << 20)).into());
+    r.counts[Measure::Mapped] = Some((16 << 10, (16 << 10) + (5 << 20)).into());
     r.exceeded = vec![Dimension::Mapped];
+    r.over_bound[Measure::Mapped] = true;
     let text = r.to_string();
     assert!(
         text.starts_with("no_leak: `bus::tests::leaks` leaked mapped: +5 MiB mapped\n"),

@@ -71,7 +71,7 @@ fn assert_first_site_marked(body: fn(), file: &str, module_path: &str) {
     let report = quick().name(module_path).measure(body);
     assert!(report.is_leak(), "{report}");
     assert!(report.exceeds(Dimension::Heap), "{report}");
-    let site = report.sites().first().expect("sites");
+    let site = report.sites.first().expect("sites");
     assert!(site.c_heap, "the first site is C heap:\n{report}");
     let frame = site.frame.as_ref().expect("resolved");
     assert_eq!(frame.file.as_deref(), Some(file), "{report}");
@@ -83,7 +83,7 @@ fn assert_first_site_marked(body: fn(), file: &str, module_path: &str) {
         text.contains(&format!("of C heap at {file}:{line} (")),
         "{text}"
     );
-    assert_eq!(report.c_heap_not_measured(), None, "{report}");
+    assert_eq!(report.c_heap_not_measured, None, "{report}");
 }
 
 fn assert_measures_zero(name: &str, f: fn()) {
@@ -309,14 +309,14 @@ mod cstring_into_raw {
     #[no_leak::isolated]
     fn is_counted_once_as_rust_heap() {
         let r = super::quick().measure(leaky);
-        assert_eq!(r.exceeded(), [super::Dimension::Heap], "{r}");
+        assert_eq!(r.exceeded, [super::Dimension::Heap], "{r}");
         // The string and its NUL, once per run: not twice (Rust heap and C heap).
         let want = TEXT.len() as i64 + 1;
         assert!(
-            r.per_run().iter().all(|d| d.bytes == want && d.blocks == 1),
+            r.per_run.iter().all(|d| d.bytes == want && d.blocks == 1),
             "{r}"
         );
-        assert!(!r.sites()[0].c_heap, "Rust heap, not C heap:\n{r}");
+        assert!(!r.sites[0].c_heap, "Rust heap, not C heap:\n{r}");
     }
 }
 
@@ -331,7 +331,7 @@ fn libc_malloc_counts_its_chunk_every_run() {
         assert!(!p.is_null());
     }
     let r: Report = quick().measure(leak);
-    assert_eq!(r.exceeded(), [Dimension::Heap], "{r}");
+    assert_eq!(r.exceeded, [Dimension::Heap], "{r}");
     // SAFETY: the block is glibc's, live while its usable size is read, then freed.
     let usable = unsafe {
         let p = libc::malloc(100);
@@ -342,7 +342,7 @@ fn libc_malloc_counts_its_chunk_every_run() {
     assert!(usable >= 100);
     let chunk = usable + std::mem::size_of::<usize>() as i64;
     assert!(
-        r.per_run()
+        r.per_run
             .iter()
             .all(|d| d.bytes == chunk && d.blocks == 1),
         "{r}"

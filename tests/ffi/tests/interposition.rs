@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use no_leak::{Config, Dimension};
+use no_leak::{Config, Dimension, Measure};
 
 /// malloc, calloc, realloc and free on the calling thread; true if every block came back.
 fn c_round_trip() -> bool {
@@ -103,7 +103,7 @@ fn thread_exit_destructors_malloc_and_free_and_measure_zero() {
         .runs(5)
         .measure(thread_with_c_at_exit);
     assert!(!r.is_leak(), "{r}");
-    assert_eq!((r.net_bytes(), r.net_blocks()), (Some(0), Some(0)), "{r}");
+    assert_eq!((r.net(Measure::Bytes), r.net(Measure::Blocks)), (Some(0), Some(0)), "{r}");
     assert!(
         EXIT_CALLS.load(SeqCst) - before >= 2 * 8,
         "both destructors ran every run"
@@ -249,6 +249,6 @@ fn capture_while_c_code_allocates_finishes() {
     });
     let r = Config::new().settle(Duration::from_millis(50)).measure(leaky_among_busy_c_code);
     done.send(()).unwrap();
-    assert_eq!(r.exceeded(), [Dimension::Heap], "{r}");
-    assert!(r.sites().iter().any(|s| s.c_heap), "{r}");
+    assert_eq!(r.exceeded, [Dimension::Heap], "{r}");
+    assert!(r.sites.iter().any(|s| s.c_heap), "{r}");
 }

@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use no_leak::report::{HeapSource, Scope};
-use no_leak::{no_leak, Config, Dimension};
+use no_leak::{no_leak, Config, Dimension, Measure};
 use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
@@ -61,25 +61,25 @@ fn closure_measures_exact_numbers_when_isolated() {
     let report = Config::new().measure(|| {
         std::mem::forget(black_box(vec![0u8; 16]));
     });
-    assert_eq!(report.heap_source(), HeapSource::StatsAlloc, "{report}");
-    assert_eq!(report.scope(), Scope::Process, "{report}");
-    assert!(report.unmeasurable().is_none(), "{report}");
+    assert_eq!(report.heap_source, HeapSource::StatsAlloc, "{report}");
+    assert_eq!(report.scope, Scope::Process, "{report}");
+    assert!(report.unmeasurable.is_none(), "{report}");
     assert!(report.is_leak(), "{report}");
     assert!(report.exceeds(Dimension::Heap), "{report}");
-    assert_eq!(report.net_bytes(), Some(80), "{report}");
-    assert_eq!(report.net_blocks(), Some(5), "{report}");
+    assert_eq!(report.net(Measure::Bytes), Some(80), "{report}");
+    assert_eq!(report.net(Measure::Blocks), Some(5), "{report}");
     assert_eq!(
         report
-            .per_run()
+            .per_run
             .iter()
             .map(|d| (d.bytes, d.blocks))
             .collect::<Vec<_>>(),
         [(16, 1); 5]
     );
     // stats_alloc keeps no high-water mark: peak is reported as not measured, with the reason.
-    assert_eq!(report.peak_bytes(), None, "{report}");
+    assert_eq!(report.peak_bytes, None, "{report}");
     assert!(
-        report.per_run().iter().all(|d| d.peak_bytes.is_none()),
+        report.per_run.iter().all(|d| d.peak_bytes.is_none()),
         "{report}"
     );
     let why = report
@@ -90,8 +90,8 @@ fn closure_measures_exact_numbers_when_isolated() {
         "peak reason: {why:?}\n{report}"
     );
     // Threads and fds are measured in a quiet process.
-    assert_eq!(report.net_threads(), Some(0), "{report}");
-    assert_eq!(report.net_fds(), Some(0), "{report}");
+    assert_eq!(report.net(Measure::Threads), Some(0), "{report}");
+    assert_eq!(report.net(Measure::Fds), Some(0), "{report}");
     assert!(report.to_string().contains("leaked heap"), "{report}");
 }
 
@@ -104,10 +104,10 @@ fn closure_passes_clean_body_when_isolated() {
         w.extend_from_slice(&v);
         drop(black_box(w));
     });
-    assert_eq!(report.heap_source(), HeapSource::StatsAlloc, "{report}");
+    assert_eq!(report.heap_source, HeapSource::StatsAlloc, "{report}");
     assert!(!report.is_leak(), "{report}");
-    assert_eq!(report.net_bytes(), Some(0), "{report}");
-    assert_eq!(report.net_blocks(), Some(0), "{report}");
+    assert_eq!(report.net(Measure::Bytes), Some(0), "{report}");
+    assert_eq!(report.net(Measure::Blocks), Some(0), "{report}");
     // check() agrees.
     no_leak::check(|| drop(black_box(Box::new(1u64))));
 }
@@ -123,8 +123,8 @@ fn realloc_is_counted_when_isolated() {
         v.reserve_exact(100); // realloc 8 -> 101 bytes
         kept.push(black_box(v));
     });
-    assert_eq!(report.net_blocks(), Some(5), "{report}");
-    assert_eq!(report.net_bytes(), Some(5 * 101), "{report}");
+    assert_eq!(report.net(Measure::Blocks), Some(5), "{report}");
+    assert_eq!(report.net(Measure::Bytes), Some(5 * 101), "{report}");
     drop(kept);
 }
 
@@ -134,19 +134,19 @@ fn closure_on_shared_test_thread_is_unmeasurable_not_a_pass() {
     let report = Config::new().measure(|| ran += 1);
     if under_nextest() {
         // nextest gives this test a process of its own: stats_alloc's counts are exact here.
-        assert_eq!(report.scope(), Scope::Process, "{report}");
+        assert_eq!(report.scope, Scope::Process, "{report}");
         assert!(!report.is_leak(), "{report}");
         return;
     }
-    assert_eq!(report.scope(), Scope::CallingThread, "{report}");
-    assert_eq!(report.heap_source(), HeapSource::StatsAlloc, "{report}");
-    assert!(report.unmeasurable().is_some(), "{report}");
+    assert_eq!(report.scope, Scope::CallingThread, "{report}");
+    assert_eq!(report.heap_source, HeapSource::StatsAlloc, "{report}");
+    assert!(report.unmeasurable.is_some(), "{report}");
     assert!(
         report.is_leak(),
         "an unmeasurable check must not pass: {report}"
     );
     assert!(
-        report.bytes().is_none() && report.blocks().is_none(),
+        report.count(Measure::Bytes).is_none() && report.count(Measure::Blocks).is_none(),
         "{report}"
     );
     let text = report.to_string();
