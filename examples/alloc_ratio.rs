@@ -41,7 +41,7 @@
 //! with status 1 if no_leak's ratio exceeds `X` (default 1.10) on the `pair` workload at either
 //! thread count, so a script can gate on it; status 2 for bad arguments. The `batch` workload is
 //! reported but not gated: with allocations that cheap, the counting's few cycles per operation
-//! come to 1.1-1.16x (measured), which the README states.
+//! come to 1.1-1.16x (measured), which docs/allocator-cost.md states.
 
 use std::alloc::GlobalAlloc;
 use std::sync::Barrier;

@@ -158,7 +158,7 @@
 //! - Another check in the same process can hide a small leak there too: no_leak's symbol caches,
 //!   filled by one check's diagnostic run, are released when a check with another name starts, and
 //!   a release that lands inside this check's window lowers its count (this repository's
-//!   `tests/sites.rs` runs its closure checks one at a time with `#[serial]` for that reason).
+//!   `tests/diagnostic_run.rs` runs its closure checks one at a time with `#[serial]` for that reason).
 //! - Process-wide counts see every thread of the process: a background thread of the test's own
 //!   that allocates or frees during the runs moves them too.
 //! - Isolation re-executes the test binary; a custom test harness that does not accept libtest's

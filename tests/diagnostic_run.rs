@@ -1,12 +1,12 @@
 //! Allocation sites from a diagnostic run, and the traps of in-allocator stack capture. That the
 //! first site of every leak pattern is its leaking line is checked by the corpus itself
-//! (`tests/corpus/sites.rs`).
+//! (`tests/corpus/leaking_line.rs`).
 //!
 //! The closure checks here share one process and measure the calling thread only. They run one at
 //! a time (`#[serial]`): the symbol caches one check's diagnostic run fills are released when a
 //! check with another name starts, on whichever thread starts it, and a release landing inside
 //! another check's window was seen to hide an 8-byte-a-run leak there (3 failures in 15 parallel
-//! runs of this file, none in 12 serial ones). See the README's limits.
+//! runs of this file, none in 12 serial ones). See the crate docs' limits.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;

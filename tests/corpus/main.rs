@@ -32,7 +32,7 @@
 //!   `f` in an isolated process and wants zero bytes, blocks, threads and fds, without waiting.
 //! - `guard f` (`guards.rs`: code that must never be reported): `f::is_not_reported`.
 //!
-//! `numbers.rs` pins exact figures, `sites.rs` what the report says about threads and scopes,
+//! `numbers.rs` pins exact figures, `leaking_line.rs` what the report says about threads and scopes,
 //! and `reports.rs` whole failure reports as insta snapshots in `tests/snapshots/`.
 //!
 //! # Regenerating the snapshots
@@ -78,7 +78,7 @@ macro_rules! corpus {
             #[test]
             #[no_leak::isolated]
             fn first_site_is_marked() {
-                $crate::sites::assert_first_site_marked(super::$f, file!(), module_path!());
+                $crate::leaking_line::assert_first_site_marked(super::$f, file!(), module_path!());
             }
         }
     };
@@ -115,10 +115,10 @@ mod common;
 mod cycles;
 mod growth;
 mod guards;
+mod leaking_line;
 mod numbers;
 mod reports;
 mod rust_own;
-mod sites;
 mod threads;
 
 /// A `leaks` entry's expectation is the title's list of dimensions: `leaked `, the dimensions,

@@ -3,18 +3,18 @@
 //! next, on labelled lines too.
 
 mod hint;
-mod numbers;
-mod sites;
+mod left_behind;
 mod soak;
 #[cfg(test)]
 mod tests;
+mod units;
 
 use std::fmt;
 
 use crate::check::report::{Dimension, Measure, Report, WindowGrowth};
 use crate::counting::heap::Scope;
 use crate::diagnosis::sites::Frame;
-use numbers::{signed, signed_size, size};
+use units::{signed, signed_size, size};
 
 type Out<'a, 'b> = &'a mut fmt::Formatter<'b>;
 
@@ -41,9 +41,9 @@ impl fmt::Display for Report {
         write_peak(f, self)?;
         write_counts(f, self)?;
         write_c_heap(f, self)?;
-        sites::write_new_threads(f, self)?;
-        sites::write_new_fds(f, self)?;
-        sites::write_sites(f, self)?;
+        left_behind::write_new_threads(f, self)?;
+        left_behind::write_new_fds(f, self)?;
+        left_behind::write_sites(f, self)?;
         write_settled(f, self)?;
         write_config(f, self)?;
         hint::write_hint(f, self)

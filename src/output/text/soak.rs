@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::numbers::size;
+use super::units::size;
 use super::Out;
 use crate::check::report::Report;
 use crate::longrun::soak::{SoakReport, Trend};

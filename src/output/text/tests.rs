@@ -1,6 +1,6 @@
 //! Whole reports, compared line for line: the layout is what people read in CI logs.
 
-use super::numbers::size;
+use super::units::size;
 use crate::check::config::Config;
 use crate::check::report::{Dimension, Measure, PerMeasure, Report, RunDelta, WindowGrowth};
 use crate::counting::census::{FdInfo, ThreadInfo};

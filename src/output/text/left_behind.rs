@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::numbers::blocks;
+use super::units::blocks;
 use super::Out;
 use crate::check::report::Report;
 use crate::counting::census::ThreadInfo;
