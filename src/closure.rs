@@ -106,7 +106,7 @@ mod asynchronous {
             Fut: Future<Output = ()>,
         {
             // What is left of settle_ms for waiting on blocking work at runtime shutdowns.
-            let mut budget = Duration::from_millis(self.settle_ms);
+            let mut budget = self.settle;
             self.measure(|| {
                 let mut rt = PerRun::new(&mut budget);
                 let fut = {

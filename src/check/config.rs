@@ -1,6 +1,8 @@
 //! The knobs of a leak check, as a builder. Method names equal the `#[no_leak(...)]` arguments,
 //! but for the times: the keys `settle_ms` and `soak_ms` call `settle` and `soak_for`.
 
+use std::time::Duration;
+
 use crate::check::measure::{Measure, PerMeasure};
 
 /// How to check a body for leaks. Every bound defaults to 0: any net growth is a leak.
@@ -46,10 +48,10 @@ pub struct Config {
     /// The bound on each measure's net growth (`max_bytes` ... `max_mapped_bytes`).
     pub(crate) bounds: PerMeasure<u64>,
     pub(crate) max_peak_bytes: Option<u64>,
-    pub(crate) settle_ms: u64,
+    pub(crate) settle: Duration,
     pub(crate) name: Option<String>,
     pub(crate) soak: Option<crate::longrun::soak::SoakLength>,
-    pub(crate) max_slope_bytes: f64,
+    pub(crate) max_slope_bytes_per_iteration: f64,
     /// The settings a test wrote itself (bits of [`Explicit`]): the environment does not
     /// override them.
     pub(crate) explicit: u8,
@@ -76,7 +78,7 @@ impl Config {
     /// Default number of measured runs.
     pub const DEFAULT_RUNS: u32 = 5;
     /// Default time to wait for exiting threads and their frees before reporting a leak.
-    pub const DEFAULT_SETTLE_MS: u64 = 1000;
+    pub const DEFAULT_SETTLE: Duration = Duration::from_secs(1);
 
     /// The defaults listed on [`Config`].
     pub const fn new() -> Config {
@@ -85,10 +87,10 @@ impl Config {
             runs: Config::DEFAULT_RUNS,
             bounds: PerMeasure::splat(0),
             max_peak_bytes: None,
-            settle_ms: Config::DEFAULT_SETTLE_MS,
+            settle: Config::DEFAULT_SETTLE,
             name: None,
             soak: None,
-            max_slope_bytes: 0.0,
+            max_slope_bytes_per_iteration: 0.0,
             explicit: 0,
         }
     }
@@ -107,7 +109,7 @@ impl Config {
             c.runs = n;
         }
         if let (Some(ms), false) = (env.settle_ms, mine(Explicit::SETTLE_MS)) {
-            c.settle_ms = ms;
+            c.settle = Duration::from_millis(ms);
         }
         c
     }
@@ -177,8 +179,7 @@ impl Config {
     /// before a leak is reported (default 1 s; whole milliseconds, a fraction rounded up). A
     /// passing check never waits. The attribute's key is `settle_ms`, in milliseconds.
     pub fn settle(mut self, wait: std::time::Duration) -> Config {
-        let part = u128::from(!wait.subsec_nanos().is_multiple_of(1_000_000));
-        self.settle_ms = u64::try_from(wait.as_millis() + part).unwrap_or(u64::MAX);
+        self.settle = wait;
         self.explicit |= Explicit::SETTLE_MS;
         self
     }
@@ -215,7 +216,7 @@ impl Config {
             bytes_per_iteration >= 0.0,
             "no_leak: max_slope_bytes_per_iteration cannot be negative"
         );
-        self.max_slope_bytes = bytes_per_iteration;
+        self.max_slope_bytes_per_iteration = bytes_per_iteration;
         self
     }
 
@@ -239,7 +240,7 @@ mod tests {
     #[test]
     fn defaults_are_documented_values() {
         let c = Config::new();
-        assert_eq!((c.warmup, c.runs, c.settle_ms), (3, 5, 1000));
+        assert_eq!((c.warmup, c.runs, c.settle), (3, 5, Duration::from_secs(1)));
         assert_eq!(c.bounds, PerMeasure::splat(0));
         assert_eq!(c.max_peak_bytes, None);
     }

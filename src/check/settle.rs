@@ -37,7 +37,7 @@ pub(crate) fn await_warmup_threads(at_start: Option<&BTreeSet<u32>>, cfg: &Confi
     let Some(mut left) = survivors() else {
         return;
     };
-    let patience = BASELINE_PATIENCE.min(Duration::from_millis(cfg.settle_ms));
+    let patience = BASELINE_PATIENCE.min(cfg.settle);
     let mut wait = Backoff::new(patience);
     let mut still = 0;
     while left > 0 && still < STILL_POLLS && wait.pause() {
@@ -57,7 +57,7 @@ pub(crate) fn await_thread_count(threads: Option<i64>, cfg: &Config) {
     };
     let count = || census::thread_count().map_or(0, |n| n as i64);
     let mut now = count();
-    let patience = BASELINE_PATIENCE.min(Duration::from_millis(cfg.settle_ms));
+    let patience = BASELINE_PATIENCE.min(cfg.settle);
     let mut wait = Backoff::new(patience);
     let mut still = 0;
     while now > limit && still < STILL_POLLS && wait.pause() {
@@ -90,7 +90,7 @@ pub(crate) fn settle(baseline: &Baseline, meter: &Meter, census_on: bool) -> Set
     }
     let mut now = read();
     let mut over = baseline.over(&now.1.with_heap(now.0));
-    let mut wait = Backoff::new(Duration::from_millis(baseline.cfg.settle_ms));
+    let mut wait = Backoff::new(baseline.cfg.settle);
     let (mut gave_up, mut waited, mut still) = (false, Duration::ZERO, 0);
     while census_on && over.any() && (still < STILL_POLLS || can_change(baseline, &now.1, &over)) {
         if !wait.pause() {

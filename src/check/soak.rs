@@ -33,7 +33,7 @@ pub(crate) fn run<R: Outcome>(
     mut body: impl FnMut() -> R,
 ) -> Result<Report, R> {
     let bounds = Bounds {
-        max_slope_bytes_per_iteration: cfg.max_slope_bytes,
+        max_slope_bytes_per_iteration: cfg.max_slope_bytes_per_iteration,
         max_mapped_bytes: cfg.bound(crate::check::measure::Measure::Mapped),
     };
     let name = report.name.clone();

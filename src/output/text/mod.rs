@@ -308,7 +308,7 @@ fn write_settled(f: Out, r: &Report) -> fmt::Result {
         return Ok(());
     }
     let gave_up = if r.settle_gave_up {
-        format!(" (gave up at settle_ms = {})", r.config.settle_ms)
+        format!(" (gave up at settle_ms = {})", r.config.settle.as_millis())
     } else {
         String::new()
     };

@@ -37,7 +37,7 @@ fn write_trends(f: Out, soak: &SoakReport, r: &Report) -> fmt::Result {
             "  heap:      {:+.4} B/iteration (R\u{b2} {:.2}; bound: {} B/iteration); floors by quarter: {} B{}",
             t.slope,
             t.r_squared,
-            c.max_slope_bytes,
+            c.max_slope_bytes_per_iteration,
             floors(t),
             if t.sustained() { " (rising)" } else { "" }
         )?;
