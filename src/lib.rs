@@ -313,7 +313,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `global-allocator` | on | installs `CountingAlloc<System>` as the global allocator |
-//! | `tokio` | off | the `tasks` dimension, [`watch_runtime`], `Config::check_async` |
+//! | `tokio` | off | the `tasks` dimension, `watch_runtime`, `Config::check_async` |
 //! | `ffi` | off | Linux/glibc: the C heap (`malloc` and its family) counted in `heap`, and the `mapped` dimension (anonymous `mmap` outside the allocator) |
 //! | `pprof` | off | `profile::Snapshot::write_pprof` (gzip `profile.proto`) |
 //! | `plot` | off | an SVG plot of a failing soak's samples (plotters) |
