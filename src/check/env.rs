@@ -69,6 +69,8 @@ pub(crate) struct Settings {
     pub(crate) warmup: Option<u32>,
     pub(crate) runs: Option<u32>,
     pub(crate) settle_ms: Option<u64>,
+    /// How many allocation sites a report lists (`all`: every one).
+    pub(crate) sites: Option<usize>,
 }
 
 /// The settings of this process's environment, read once; `Err` says which variable is not valid
@@ -88,6 +90,12 @@ pub(crate) fn settings_from(
         warmup: whole(&var, WARMUP_VAR, 1)?.map(|n| n as u32),
         runs: whole(&var, RUNS_VAR, 1)?.map(|n| n as u32),
         settle_ms: whole(&var, SETTLE_MS_VAR, 0)?,
+        sites: match var(SITES_VAR) {
+            Some(v) if v == "all" => Some(usize::MAX),
+            _ => whole(&var, SITES_VAR, 1)
+                .map_err(|why| why.replace("; fix it", ", or `all`; fix it"))?
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        },
     })
 }
 
@@ -112,5 +120,29 @@ fn whole(
             "no_leak: {name}={text:?} is not valid: it takes a whole number from {min} to {max}; \
              fix it or unset it"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sites(value: &str) -> Result<Option<usize>, String> {
+        let var = |name: &str| (name == SITES_VAR).then(|| value.into());
+        settings_from(var).map(|s| s.sites)
+    }
+
+    #[test]
+    fn the_number_of_sites_is_a_whole_number_or_all() {
+        assert_eq!(sites("10"), Ok(Some(10)));
+        assert_eq!(sites("all"), Ok(Some(usize::MAX)));
+        for bad in ["0", "three", "-1", ""] {
+            let why = sites(bad).unwrap_err();
+            assert!(
+                why.contains("NO_LEAK_SITES=") && why.contains("or `all`"),
+                "{why}"
+            );
+        }
+        assert_eq!(settings_from(|_| None).map(|s| s.sites), Ok(None));
     }
 }

@@ -17,18 +17,7 @@ use crate::verdict::Verdict;
 
 /// Writes the verdict for the parent and ends the child process.
 pub(crate) fn finish_child(path: &std::path::Path, verdict: &Verdict) -> ! {
-    use std::io::Write;
-    let written = std::fs::write(path, wire::encode_verdict(verdict));
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    if let Err(e) = written {
-        eprintln!(
-            "no_leak: could not write the verdict to {}: {e}",
-            path.display()
-        );
-        std::process::exit(101);
-    }
-    std::process::exit(0)
+    spawn::finish(path, &wire::encode_verdict(verdict))
 }
 
 /// Runs the test named `name` (the calling test thread's name) alone in a child process and

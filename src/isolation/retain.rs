@@ -2,7 +2,6 @@
 //! test once more in a child process (see [`diagnosis::retention`](crate::diagnosis::retention)
 //! for the classification itself).
 
-use std::io::Write as _;
 use std::path::Path;
 
 use crate::check::report::Report;
@@ -50,7 +49,5 @@ pub(crate) fn run_child(runs: u32, out: &Path, body: &mut dyn FnMut() -> bool) -
 
 /// Writes `found` for the parent and ends the child process.
 pub(crate) fn finish(out: &Path, found: &Result<Vec<Site>, String>) -> ! {
-    let written = std::fs::write(out, wire::encode_sites(found));
-    let _ = std::io::stdout().flush();
-    std::process::exit(if written.is_ok() { 0 } else { 101 })
+    spawn::finish(out, &wire::encode_sites(found))
 }

@@ -5,8 +5,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::backoff::Backoff;
 use crate::check::env::CHILD_VAR;
 use crate::isolation::role::{Assignment, Output, Role};
 use crate::isolation::vars;
@@ -131,19 +132,36 @@ fn collect(mut child: Child, timeout: Option<Duration>) -> std::io::Result<Optio
     Ok(Some((status, joined(out), joined(err))))
 }
 
-/// Waits for `child` to exit; past `limit`, kills it (`None`).
+/// The child's side: writes `result` to the result file its parent named, and ends the child
+/// process at once (its own libtest adds nothing). A result that cannot be written ends it with
+/// status 101 and the reason on stderr, which the parent reports.
+pub(crate) fn finish(path: &Path, result: &str) -> ! {
+    use std::io::Write;
+    let written = std::fs::write(path, result);
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    if let Err(e) = written {
+        eprintln!(
+            "no_leak: could not write the result to {}: {e}",
+            path.display()
+        );
+        std::process::exit(101);
+    }
+    std::process::exit(0)
+}
+
+/// Waits for `child` to exit, polling with back-off; past `limit`, kills it (`None`).
 fn wait_within(child: &mut Child, limit: Duration) -> std::io::Result<Option<ExitStatus>> {
-    let started = Instant::now();
+    let mut wait = Backoff::new(limit);
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(Some(status));
         }
-        if started.elapsed() >= limit {
+        if !wait.pause() {
             let _ = child.kill();
             let _ = child.wait();
             return Ok(None);
         }
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -341,7 +359,7 @@ mod tests {
             // There whether or not the child got as far as writing it.
             std::fs::write(&path, "stale").unwrap();
             let limit = Duration::from_millis(300);
-            let started = Instant::now();
+            let started = std::time::Instant::now();
             let ran = run_with(file, &helper("helper_sleeps"), role, Some(limit));
             assert!(
                 matches!(ran, Err(Failure::TimedOut(d)) if d == limit),

@@ -20,13 +20,13 @@ const MAX_GROUPS: usize = 8;
 /// At most this many blocks of a chain are named; the rest are "...".
 const MAX_VIA: usize = 3;
 
-/// How many sites a report lists: `NO_LEAK_SITES` (a number, or `all`), else [`DEFAULT_SITES`].
+/// How many sites a report lists: `NO_LEAK_SITES` (a number, or `all`; read and checked with the
+/// other settings, see `check::env::settings`), else [`DEFAULT_SITES`].
 fn sites_shown() -> usize {
-    match std::env::var(crate::check::env::SITES_VAR).as_deref() {
-        Ok("all") => usize::MAX,
-        Ok(n) => n.trim().parse().unwrap_or(DEFAULT_SITES),
-        Err(_) => DEFAULT_SITES,
-    }
+    crate::check::env::settings()
+        .ok()
+        .and_then(|s| s.sites)
+        .unwrap_or(DEFAULT_SITES)
 }
 
 /// One line per thread name, with the states summed up when they differ, then the spawn sites.
@@ -50,10 +50,10 @@ pub(super) fn write_new_threads(f: Out, r: &Report) -> fmt::Result {
         desc.push_str(&states(&of_group));
     }
     write_groups(f, &groups, "tid", "tids")?;
-    let mut seen = Vec::new();
+    let (mut seen, shown) = (Vec::new(), sites_shown());
     let spawned = r.sites.iter().filter(|s| s.spawns_thread);
     for fr in spawned.filter_map(|s| s.frame.as_ref()) {
-        if !seen.contains(&fr) && seen.len() < sites_shown() {
+        if !seen.contains(&fr) && seen.len() < shown {
             writeln!(f, "    spawned at {} ({})", fr.location(), fr.function)?;
             seen.push(fr);
         }
