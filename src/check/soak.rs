@@ -34,7 +34,7 @@ pub(crate) fn run<R: Outcome>(
 ) -> Result<Report, R> {
     let bounds = Bounds {
         max_slope_bytes_per_iteration: cfg.max_slope_bytes_per_iteration,
-        max_mapped_bytes: cfg.bound(crate::check::measure::Measure::Mapped),
+        max_mapped_bytes: cfg.bound(Measure::Mapped),
     };
     let name = report.name.clone();
     let (soak, leaking) = soak::run(

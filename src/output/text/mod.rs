@@ -70,7 +70,6 @@ fn write_title(f: Out, r: &Report) -> fmt::Result {
 
 /// How much `dim` grew, in a few words for the title.
 fn growth(r: &Report, dim: Dimension) -> Option<String> {
-    let net = |m: Measure| r.net(m);
     if let Some(soak) = &r.soak {
         let trend = match dim {
             Dimension::Heap => soak.bytes.map(|t| format!("{:+.2} B/iteration", t.slope)),
@@ -87,18 +86,9 @@ fn growth(r: &Report, dim: Dimension) -> Option<String> {
             return trend;
         }
     }
-    let (_, fds) = crate::counting::census::FD_WORDS;
     match dim {
-        Dimension::Heap => Some(format!(
-            "{} B, {} blocks",
-            signed(net(Measure::Bytes)?),
-            signed(net(Measure::Blocks)?)
-        )),
         Dimension::Peak => r.peak_bytes.map(|p| format!("peak {p} B")),
-        Dimension::Threads => net(Measure::Threads).map(|n| format!("{} threads", signed(n))),
-        Dimension::Fds => net(Measure::Fds).map(|n| format!("{} {fds}", signed(n))),
-        Dimension::Tasks => net(Measure::Tasks).map(|n| format!("{} tasks", signed(n))),
-        Dimension::Mapped => net(Measure::Mapped).map(|n| format!("{} mapped", signed_size(n))),
+        _ => net_growth(dim, |m| r.net(m), ", "),
     }
 }
 
@@ -173,28 +163,35 @@ fn write_confirmations(f: Out, r: &Report) -> fmt::Result {
 
 /// What one confirmation window changed, in the dimensions that leaked.
 fn window_growth(r: &Report, w: &WindowGrowth) -> String {
-    let mut parts = Vec::new();
-    if r.exceeds(Dimension::Heap) {
-        let heap = |m: Measure| w.net[m].unwrap_or(0);
-        parts.push(format!(
-            "{} B/{} blocks",
-            signed(heap(Measure::Bytes)),
-            signed(heap(Measure::Blocks))
-        ));
-    }
-    for (dim, n) in [
-        (Dimension::Threads, w.net[Measure::Threads]),
-        (Dimension::Fds, w.net[Measure::Fds]),
-        (Dimension::Tasks, w.net[Measure::Tasks]),
-    ] {
-        if let (true, Some(n)) = (r.exceeds(dim), n) {
-            parts.push(format!("{} {dim}", signed(n)));
-        }
-    }
-    if let (true, Some(n)) = (r.exceeds(Dimension::Mapped), w.net[Measure::Mapped]) {
-        parts.push(format!("{} mapped", signed_size(n)));
-    }
+    let parts: Vec<String> = r
+        .exceeded
+        .iter()
+        .filter_map(|&dim| net_growth(dim, |m| w.net[m], "/"))
+        .collect();
     parts.join(", ")
+}
+
+/// The net growth of `dim`, in a few words (`+664 B, +15 blocks`, `+5 threads`, `+4 KiB
+/// mapped`); heap bytes and blocks are joined by `heap_joint`. `None` where not measured, and for
+/// peak, which is no net growth.
+fn net_growth(
+    dim: Dimension,
+    net: impl Fn(Measure) -> Option<i64>,
+    heap_joint: &str,
+) -> Option<String> {
+    let (_, fds) = crate::counting::census::FD_WORDS;
+    match dim {
+        Dimension::Heap => Some(format!(
+            "{} B{heap_joint}{} blocks",
+            signed(net(Measure::Bytes)?),
+            signed(net(Measure::Blocks)?)
+        )),
+        Dimension::Peak => None,
+        Dimension::Threads => net(Measure::Threads).map(|n| format!("{} threads", signed(n))),
+        Dimension::Fds => net(Measure::Fds).map(|n| format!("{} {fds}", signed(n))),
+        Dimension::Tasks => net(Measure::Tasks).map(|n| format!("{} tasks", signed(n))),
+        Dimension::Mapped => net(Measure::Mapped).map(|n| format!("{} mapped", signed_size(n))),
+    }
 }
 
 /// A passing check whose first window grew once.
